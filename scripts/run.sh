@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job on embedded defaults: the webhook service on a local SQLite file.
+# Creates .venv and installs the package on first use. Extra arguments go to the command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[webhook,serial,lorawan]'
+exec .venv/bin/lora-emotion serve "$@"

@@ -1,0 +1,1 @@
+"""Subcommands of the lora-emotion command line, one module each."""

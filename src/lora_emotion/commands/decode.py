@@ -1,0 +1,68 @@
+"""``lora-emotion decode HEX --port N``: an uplink payload as SenML."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from ..errors import DecodeError
+from ..senml import encode_cbor, encode_json
+from ..uplink import decode_uplink
+from ._common import add_label_options, parse_hex, registry_from
+
+EPILOG = """examples:
+  lora-emotion decode 0186 --port 16
+  lora-emotion decode 81A20067656D6F74696F6E03656861707079 --port 1
+  lora-emotion decode 0B86E88E --port 17 --dev-eui 0004A30B001C2ABC --time now
+  lora-emotion decode 0B86E88E --port 17 --format cbor
+"""
+
+
+def _seconds(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise DecodeError(f"{text!r} is not seconds since 1970 or 'now'", field="--time") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    payload = parse_hex(args.hex)
+    records = decode_uplink(payload, fport=args.port, registry=registry_from(args))
+    if records and (args.dev_eui or args.time is not None):
+        records[0] = dataclasses.replace(
+            records[0],
+            bn=f"urn:dev:DEVEUI:{args.dev_eui.upper()}:" if args.dev_eui else None,
+            bt=None
+            if args.time is None
+            else (time.time() if args.time == "now" else _seconds(args.time)),
+        )
+    if args.format == "cbor":
+        sys.stdout.write(encode_cbor(records).hex().upper() + "\n")
+    else:
+        sys.stdout.write(encode_json(records) + "\n")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "decode",
+        help="decode an uplink payload into SenML",
+        description="Decode an uplink payload (compact message, status or ThingsML) received "
+        "on FPort N and print it as a SenML pack, as KPN Things would deliver it.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("hex", metavar="HEX", help="the FRMPayload in hexadecimal")
+    parser.add_argument("--port", type=int, required=True, help="the uplink's FPort")
+    parser.add_argument("--dev-eui", help="16 hex digits; adds bn urn:dev:DEVEUI:<EUI>:")
+    parser.add_argument("--time", help="base time (seconds since 1970, or 'now')")
+    parser.add_argument(
+        "--format",
+        choices=("json", "cbor"),
+        default="json",
+        help="SenML JSON (default) or SenML CBOR as hex",
+    )
+    add_label_options(parser)
+    parser.set_defaults(handler=run)

@@ -1,0 +1,1 @@
+"""KPN Things webhook service."""
