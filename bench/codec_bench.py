@@ -48,18 +48,40 @@ BN = "urn:dev:DEVEUI:0004A30B001C2ABC:"
 READING = Reading(label_set=FER2013, label="happy", confidence=0.87)
 PROBS = (0.02, 0.01, 0.03, 0.87, 0.04, 0.02, 0.01)
 DISTRIBUTION = Distribution(label_set=FER2013, probabilities=PROBS)
-FACES = Faces(label_set=FER2013, faces=(Face(label="happy", confidence=0.9),
-                                        Face(label="sad", confidence=0.41),
-                                        Face(label="neutral", confidence=0.66)))
-SUMMARY = Summary(label_set=FER2013, window_s=60, counts=(1, 0, 0, 40, 5, 0, 10), no_face=4,
-                  mean_confidence=0.81)
-VITALS = Vitals(label_set=PHYSIO3, heart_rate_bpm=72, skin_conductance_us=3.21,
-                reading=Reading(label_set=PHYSIO3, label="happy", confidence=0.6))
-STATUS = Status(firmware=(1, 2, 3), battery_percent=88, uptime_s=7200, dropped=3,
-                label_set_fingerprint=FER2013.fingerprint)
-BATCH = Batch(label_set=FER2013, entries=tuple(
-    BatchEntry(age_s=60 * i, message=Reading(label_set=FER2013, label="happy",
-                                             confidence=0.5 + i / 100)) for i in range(5)))
+FACES = Faces(
+    label_set=FER2013,
+    faces=(
+        Face(label="happy", confidence=0.9),
+        Face(label="sad", confidence=0.41),
+        Face(label="neutral", confidence=0.66),
+    ),
+)
+SUMMARY = Summary(
+    label_set=FER2013, window_s=60, counts=(1, 0, 0, 40, 5, 0, 10), no_face=4, mean_confidence=0.81
+)
+VITALS = Vitals(
+    label_set=PHYSIO3,
+    heart_rate_bpm=72,
+    skin_conductance_us=3.21,
+    reading=Reading(label_set=PHYSIO3, label="happy", confidence=0.6),
+)
+STATUS = Status(
+    firmware=(1, 2, 3),
+    battery_percent=88,
+    uptime_s=7200,
+    dropped=3,
+    label_set_fingerprint=FER2013.fingerprint,
+)
+BATCH = Batch(
+    label_set=FER2013,
+    entries=tuple(
+        BatchEntry(
+            age_s=60 * i,
+            message=Reading(label_set=FER2013, label="happy", confidence=0.5 + i / 100),
+        )
+        for i in range(5)
+    ),
+)
 
 
 def floor_bits(message: Message) -> float:
@@ -179,8 +201,9 @@ def speed_table(*, loops: int, repeats: int) -> tuple[list[str], dict[str, float
     cbor_records = [{0: "emotion", 3: "happy"}, {0: "confidence", 1: "/", 2: 0.87}]
 
     def senml_cbor_roundtrip() -> object:
-        data = cbor2.dumps([{0: "emotion", 3: READING.label},
-                            {0: "confidence", 1: "/", 2: READING.confidence}])
+        data = cbor2.dumps(
+            [{0: "emotion", 3: READING.label}, {0: "confidence", 1: "/", 2: READING.confidence}]
+        )
         decoded = cbor2.loads(data)
         return decoded[0][3], decoded[1][2]
 
@@ -194,8 +217,9 @@ def speed_table(*, loops: int, repeats: int) -> tuple[list[str], dict[str, float
         return struct.unpack(">H", struct.pack(">H", 390))
 
     assert cbor2.loads(cbor2.dumps(cbor_records)) == cbor_records
-    assert decode(payload, fport=16) == READING.__class__(label_set=FER2013, label="happy",
-                                                          confidence=0.87)
+    assert decode(payload, fport=16) == READING.__class__(
+        label_set=FER2013, label="happy", confidence=0.87
+    )
     contenders = {
         "lora_emotion encode+decode (2 B)": ours,
         f"cbor2 {version('cbor2')} SenML-CBOR dumps+loads": senml_cbor_roundtrip,

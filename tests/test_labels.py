@@ -36,10 +36,16 @@ def test_fingerprint_changes_with_order() -> None:
 
 
 def test_user_sets_from_a_document_with_sixteen_or_more_classes() -> None:
-    document = json.loads(json.dumps({"label_sets": [
-        {"id": 6, "name": "wide", "labels": [f"class{i}" for i in range(20)]},
-        {"id": 7, "name": "speech", "labels": ["neutral", "calm", "happy"]},
-    ]}))
+    document = json.loads(
+        json.dumps(
+            {
+                "label_sets": [
+                    {"id": 6, "name": "wide", "labels": [f"class{i}" for i in range(20)]},
+                    {"id": 7, "name": "speech", "labels": ["neutral", "calm", "happy"]},
+                ]
+            }
+        )
+    )
     registry = parse_label_sets(document)
     wide = registry.get(6)
     assert wide is not None and len(wide) == 20
@@ -52,15 +58,21 @@ def test_user_sets_from_a_document_with_sixteen_or_more_classes() -> None:
     [
         ({}, "label_sets"),
         ({"label_sets": [{"id": "6", "name": "a", "labels": ["x", "y"]}]}, "label_sets[0].id"),
-        ({"label_sets": [{"id": 6, "name": "a", "labels": ["x", "bad name"]}]},
-         "label_sets[0].labels[1]"),
+        (
+            {"label_sets": [{"id": 6, "name": "a", "labels": ["x", "bad name"]}]},
+            "label_sets[0].labels[1]",
+        ),
         ({"label_sets": [{"id": 6, "name": "a", "labels": ["x", "x"]}]}, "label_sets[0].labels"),
-        ({"label_sets": [{"id": 6, "name": "a", "labels": ["x", "none"]}]},
-         "label_sets[0].labels[1]"),
+        (
+            {"label_sets": [{"id": 6, "name": "a", "labels": ["x", "none"]}]},
+            "label_sets[0].labels[1]",
+        ),
         ({"label_sets": [{"id": 1, "name": "a", "labels": ["x", "y"]}]}, "label_sets[0].id"),
         ({"label_sets": [{"id": 24, "name": "a", "labels": ["x", "y"]}]}, "label_sets[0].id"),
-        ({"label_sets": [{"id": 6, "name": "fer2013", "labels": ["x", "y"]}]},
-         "label_sets[0].name"),
+        (
+            {"label_sets": [{"id": 6, "name": "fer2013", "labels": ["x", "y"]}]},
+            "label_sets[0].name",
+        ),
     ],
 )
 def test_bad_documents_name_the_place(document: object, field: str) -> None:

@@ -52,15 +52,15 @@ def readings(draw: st.DrawFn, label_set: LabelSet | None = None) -> Reading:
     ls = label_set or draw(label_sets)
     if draw(st.integers(0, 9)) == 0:
         return Reading(label_set=ls, label=None)
-    return Reading(label_set=ls, label=draw(st.sampled_from(ls.labels)),
-                   confidence=draw(confidences))
+    return Reading(
+        label_set=ls, label=draw(st.sampled_from(ls.labels)), confidence=draw(confidences)
+    )
 
 
 @st.composite
 def distributions(draw: st.DrawFn, label_set: LabelSet | None = None) -> Distribution:
     ls = label_set or draw(label_sets)
-    weights = draw(st.lists(st.floats(0, 1, allow_nan=False), min_size=len(ls),
-                            max_size=len(ls)))
+    weights = draw(st.lists(st.floats(0, 1, allow_nan=False), min_size=len(ls), max_size=len(ls)))
     total = math.fsum(weights)
     assume(total > 1e-6)
     return Distribution(label_set=ls, probabilities=tuple(w / total for w in weights))
@@ -78,8 +78,13 @@ def summaries(draw: st.DrawFn) -> Summary:
     ls = draw(label_sets)
     counts = tuple(draw(st.lists(st.integers(0, 6000), min_size=len(ls), max_size=len(ls))))
     no_face = draw(st.integers(0, 65535 - sum(counts)))
-    return Summary(label_set=ls, window_s=draw(st.integers(1, 65536)), counts=counts,
-                   no_face=no_face, mean_confidence=draw(confidences) if any(counts) else None)
+    return Summary(
+        label_set=ls,
+        window_s=draw(st.integers(1, 65536)),
+        counts=counts,
+        no_face=no_face,
+        mean_confidence=draw(confidences) if any(counts) else None,
+    )
 
 
 @st.composite
@@ -121,8 +126,9 @@ def batches(draw: st.DrawFn) -> Batch:
     return Batch(label_set=ls, entries=tuple(entries))
 
 
-any_message = st.one_of(readings(), distributions(), faces_messages(), summaries(), vitals(),
-                        statuses, batches())
+any_message = st.one_of(
+    readings(), distributions(), faces_messages(), summaries(), vitals(), statuses, batches()
+)
 
 
 def roundtrip(message: Message) -> Message:
@@ -204,8 +210,7 @@ def test_batch_roundtrip(message: Batch) -> None:
     decoded = roundtrip(message)
     assert isinstance(decoded, Batch)
     assert [e.age_s for e in decoded.entries] == [e.age_s for e in message.entries]
-    assert [type(e.message) for e in decoded.entries] == [type(e.message) for e in
-                                                          message.entries]
+    assert [type(e.message) for e in decoded.entries] == [type(e.message) for e in message.entries]
 
 
 @given(any_message)
@@ -240,8 +245,9 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
 
 
 def test_cli_example_distribution_is_four_bytes() -> None:
-    message = Distribution(label_set=FER2013,
-                           probabilities=(0.02, 0.01, 0.03, 0.87, 0.04, 0.02, 0.01))
+    message = Distribution(
+        label_set=FER2013, probabilities=(0.02, 0.01, 0.03, 0.87, 0.04, 0.02, 0.01)
+    )
     assert encode(message).hex() == "0b86e88e"
     assert port_of(message) == 17
 
@@ -249,8 +255,10 @@ def test_cli_example_distribution_is_four_bytes() -> None:
 def test_ports_follow_set_and_type() -> None:
     assert port_of(Reading(label_set=PHYSIO3, label="sad", confidence=0.5)) == 32
     assert port_of(Status(firmware=(1, 0, 0))) == STATUS_PORT
-    batch = Batch(label_set=FER2013, entries=(
-        BatchEntry(age_s=0, message=Vitals(label_set=FER2013, heart_rate_bpm=60)),))
+    batch = Batch(
+        label_set=FER2013,
+        entries=(BatchEntry(age_s=0, message=Vitals(label_set=FER2013, heart_rate_bpm=60)),),
+    )
     assert port_of(batch) == 23
 
 
@@ -258,37 +266,71 @@ def test_ports_follow_set_and_type() -> None:
     ("build", "field", "words"),
     [
         (lambda: Reading(label_set=FER2013, label="joy", confidence=0.5), "label", "not in"),
-        (lambda: Reading(label_set=FER2013, label="happy", confidence=1.2), "confidence",
-         "outside"),
-        (lambda: Reading(label_set=FER2013, label="happy", confidence=float("nan")),
-         "confidence", "not a number"),
-        (lambda: Reading(label_set=FER2013, label="happy", confidence=None), "confidence",
-         "not a number"),
-        (lambda: Reading(label_set=FER2013, label=None, confidence=0.3), "confidence",
-         "no face"),
-        (lambda: Distribution(label_set=FER2013, probabilities=(0.5,) * 7), "probabilities",
-         "sum"),
-        (lambda: Distribution(label_set=FER2013, probabilities=(0.5, 0.5)), "probabilities",
-         "2 values"),
-        (lambda: Distribution(label_set=PHYSIO3, probabilities=(-0.1, 0.6, 0.5)),
-         "probabilities[0]", "outside"),
-        (lambda: Faces(label_set=FER2013, faces=tuple(
-            Face(label="sad", confidence=0.1) for _ in range(44))), "faces", "at most 43"),
-        (lambda: Faces(label_set=FER2013, faces=(Face(label="x", confidence=0.1),)),
-         "faces[0].label", "not in"),
-        (lambda: Summary(label_set=PHYSIO3, window_s=0, counts=(1, 2, 3),
-                         mean_confidence=0.5), "window_s", "outside"),
-        (lambda: Summary(label_set=PHYSIO3, window_s=60, counts=(0, 0, 0),
-                         mean_confidence=0.5), "mean_confidence", "no class"),
-        (lambda: Summary(label_set=PHYSIO3, window_s=60, counts=(40000, 40000, 0),
-                         mean_confidence=0.5), "counts", "at most 65535"),
+        (
+            lambda: Reading(label_set=FER2013, label="happy", confidence=1.2),
+            "confidence",
+            "outside",
+        ),
+        (
+            lambda: Reading(label_set=FER2013, label="happy", confidence=float("nan")),
+            "confidence",
+            "not a number",
+        ),
+        (
+            lambda: Reading(label_set=FER2013, label="happy", confidence=None),
+            "confidence",
+            "not a number",
+        ),
+        (lambda: Reading(label_set=FER2013, label=None, confidence=0.3), "confidence", "no face"),
+        (lambda: Distribution(label_set=FER2013, probabilities=(0.5,) * 7), "probabilities", "sum"),
+        (
+            lambda: Distribution(label_set=FER2013, probabilities=(0.5, 0.5)),
+            "probabilities",
+            "2 values",
+        ),
+        (
+            lambda: Distribution(label_set=PHYSIO3, probabilities=(-0.1, 0.6, 0.5)),
+            "probabilities[0]",
+            "outside",
+        ),
+        (
+            lambda: Faces(
+                label_set=FER2013, faces=tuple(Face(label="sad", confidence=0.1) for _ in range(44))
+            ),
+            "faces",
+            "at most 43",
+        ),
+        (
+            lambda: Faces(label_set=FER2013, faces=(Face(label="x", confidence=0.1),)),
+            "faces[0].label",
+            "not in",
+        ),
+        (
+            lambda: Summary(label_set=PHYSIO3, window_s=0, counts=(1, 2, 3), mean_confidence=0.5),
+            "window_s",
+            "outside",
+        ),
+        (
+            lambda: Summary(label_set=PHYSIO3, window_s=60, counts=(0, 0, 0), mean_confidence=0.5),
+            "mean_confidence",
+            "no class",
+        ),
+        (
+            lambda: Summary(
+                label_set=PHYSIO3, window_s=60, counts=(40000, 40000, 0), mean_confidence=0.5
+            ),
+            "counts",
+            "at most 65535",
+        ),
         (lambda: Vitals(label_set=PHYSIO3), "heart_rate_bpm", "give a heart rate"),
         (lambda: Vitals(label_set=PHYSIO3, heart_rate_bpm=300), "heart_rate_bpm", "outside"),
-        (lambda: Vitals(label_set=PHYSIO3, skin_conductance_us=-1.0), "skin_conductance_us",
-         "outside"),
+        (
+            lambda: Vitals(label_set=PHYSIO3, skin_conductance_us=-1.0),
+            "skin_conductance_us",
+            "outside",
+        ),
         (lambda: Status(firmware=(16, 0, 0)), "firmware[0]", "outside"),
-        (lambda: Status(firmware=(1, 0, 0), battery_percent=101), "battery_percent",
-         "outside"),
+        (lambda: Status(firmware=(1, 0, 0), battery_percent=101), "battery_percent", "outside"),
         (lambda: Batch(label_set=FER2013, entries=()), "entries", "at least one"),
     ],
 )
@@ -301,9 +343,10 @@ def test_encoder_errors_name_the_field(build, field: str, words: str) -> None:  
 
 
 def test_oversized_batch_is_refused_and_can_be_split() -> None:
-    entries = [BatchEntry(age_s=i * 10,
-                          message=Reading(label_set=FER2013, label="happy", confidence=0.5))
-               for i in range(40)]
+    entries = [
+        BatchEntry(age_s=i * 10, message=Reading(label_set=FER2013, label="happy", confidence=0.5))
+        for i in range(40)
+    ]
     with pytest.raises(PayloadTooLargeError) as info:
         Batch(label_set=FER2013, entries=tuple(entries))
     assert info.value.limit == MAX_PAYLOAD
@@ -318,7 +361,8 @@ def test_unknown_label_set_is_never_guessed() -> None:
     with pytest.raises(DecodeError, match="label set id 6"):
         decode(b"\x01\x00", fport=16 + 8 * 6)
     assert decode(b"\x00", fport=16 + 8 * 6 + 3, registry=REGISTRY) == Summary(
-        label_set=BIG, window_s=1, counts=(0,) * 16)
+        label_set=BIG, window_s=1, counts=(0,) * 16
+    )
 
 
 def test_decode_error_names_offset_for_trailing_bytes() -> None:

@@ -57,5 +57,5 @@ def test_label_set_table_matches_builtins() -> None:
         assert int(row[2]) == len(label_set)
         assert [c.strip() for c in row[3].split(",")] == list(label_set.labels)
         assert int(row[4], 16) == label_set.fingerprint
-    assert f"16 + 8·set_id + type" in text
+    assert "16 + 8·set_id + type" in text
     assert (SET_BLOCK_BASE, SET_BLOCK_SIZE) == (16, 8)

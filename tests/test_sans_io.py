@@ -26,6 +26,7 @@ def test_codec_imports_no_io() -> None:
         f"for name in {CODEC_MODULES!r}: importlib.import_module(name)\n"
         f"print(json.dumps([m for m in {FORBIDDEN!r} if m in sys.modules]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
     assert json.loads(result.stdout) == []

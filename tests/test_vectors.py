@@ -23,13 +23,20 @@ def test_every_message_type_has_vectors() -> None:
     kinds = {v["message"]["type"] for v in VECTORS}
     assert kinds == {"reading", "distribution", "faces", "summary", "vitals", "status", "batch"}
     assert {v["message"].get("kind") for v in VECTORS if v["message"]["type"] == "batch"} == {
-        "reading", "distribution", "vitals"}
+        "reading",
+        "distribution",
+        "vitals",
+    }
 
 
 def test_label_sets_in_the_file_match_the_code() -> None:
     for entry, label_set in zip(DOCUMENT["label_sets"], BUILTIN_SETS, strict=True):
         assert (entry["id"], entry["name"], tuple(entry["labels"]), entry["fingerprint"]) == (
-            label_set.id, label_set.name, label_set.labels, label_set.fingerprint)
+            label_set.id,
+            label_set.name,
+            label_set.labels,
+            label_set.fingerprint,
+        )
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])

@@ -222,7 +222,8 @@ def _exact_length(data: bytes, expected: int, field_name: str) -> None:
         raise TruncatedPayloadError(field=field_name, expected=expected, got=len(data))
     if len(data) > expected:
         raise DecodeError(
-            f"{len(data) - expected} unexpected trailing bytes (a {field_name} is {expected} bytes)",
+            f"{len(data) - expected} unexpected trailing bytes "
+            f"(a {field_name} is {expected} bytes)",
             field=field_name,
             offset=expected,
         )

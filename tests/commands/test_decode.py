@@ -16,11 +16,28 @@ def test_decode_demo_thingsml(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_decode_with_base_name_and_time(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["decode", "01 86", "--port", "16", "--dev-eui", "0004a30b001c2abc",
-                 "--time", "1615572314"]) == 0
+    assert (
+        main(
+            [
+                "decode",
+                "01 86",
+                "--port",
+                "16",
+                "--dev-eui",
+                "0004a30b001c2abc",
+                "--time",
+                "1615572314",
+            ]
+        )
+        == 0
+    )
     pack = json.loads(capsys.readouterr().out)
-    assert pack[0] == {"bn": "urn:dev:DEVEUI:0004A30B001C2ABC:", "bt": 1615572314,
-                       "n": "emotion", "vs": "happy"}
+    assert pack[0] == {
+        "bn": "urn:dev:DEVEUI:0004A30B001C2ABC:",
+        "bt": 1615572314,
+        "n": "emotion",
+        "vs": "happy",
+    }
     assert pack[1] == {"n": "confidence", "u": "/", "v": 0.87}
 
 

@@ -1,0 +1,284 @@
+// LoraEmotionCore.h - the compact emotion wire format (format version 1), integers only.
+//
+// Why this file exists: the MKR WAN 1310's SAMD21 has no floating-point unit and 32 KB of RAM,
+// so the encoder works the way the Python reference (src/lora_emotion/messages.py) defines the
+// payloads - as one big-endian mixed-radix integer per message - with a small fixed-capacity
+// unsigned integer instead of Python's unbounded int. Nothing here includes Arduino.h: the same
+// source builds for the board, for host unit tests and for an ARMv6-M emulator.
+//
+// Every encoder writes into a caller-provided Payload and returns a Result; nothing allocates.
+// tests/vectors/messages.json is the contract: the host and emulator tests require every vector
+// to come out byte for byte.
+#ifndef LORA_EMOTION_CORE_H
+#define LORA_EMOTION_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace lora_emotion {
+
+// ---- wire constants (docs/payload-format.md) ----------------------------------------------
+constexpr uint8_t kProtocolVersion = 1;
+// KPN is reported to accept 51 B at every data rate: the EU868 DR0-DR2 limit with repeater
+// compatibility (RP002-1.0.3 §2.4.6). Every payload is kept within it.
+constexpr uint8_t kMaxPayload = 51;
+constexpr uint8_t kThingsMlPort = 1;        // the 2021 demo's ThingsML uplinks
+constexpr uint8_t kStatusPort = 2;          // Status message
+constexpr uint8_t kCommandPort = 3;         // downlink commands (docs/downlink.md)
+constexpr uint8_t kSetBlockBase = 16;       // port = 16 + 8 * set id + message type
+constexpr uint8_t kSetBlockSize = 8;
+constexpr uint8_t kMaxSetId = 23;           // 16 + 8 * 24 = 208 <= 223 (LoRaWAN 1.0.4 §4.3.2)
+constexpr uint8_t kMaxWireClasses = 64;     // labels.MAX_CLASSES
+constexpr uint8_t kConfidenceSteps = 101;   // confidence 0..100 %
+constexpr uint8_t kDistributionTotal = 100; // shares in whole percent summing to 100
+constexpr uint16_t kSummaryMaxReadings = 65535;
+constexpr uint32_t kWindowRadix = 65536;    // window length 1..65536 s
+constexpr uint16_t kHeartRateRadix = 252;   // absent, 0..250 bpm
+constexpr uint16_t kSkinRadix = 10002;      // absent, 0.00..100.00 uS
+constexpr uint16_t kBatchGapRadix = 4096;   // seconds between batch entries
+constexpr uint8_t kStatusLength = 16;       // ceil(log2(product of status radices) / 8)
+
+// Label values: a class index 0..K-1, or one of these.
+constexpr uint8_t kNoFace = 0xFF;     // "no face" (the 2021 demo's class 7 for FER-2013)
+constexpr uint8_t kNoReading = 0xFE;  // Vitals only: no emotion reading travels with them
+
+enum class Result : uint8_t {
+  kOk = 0,
+  kBadArgument,  // a field outside its domain (label, confidence, sums, order of entries)
+  kTooLarge,     // would not fit kMaxPayload bytes
+};
+
+enum class Mode : uint8_t { kReading = 0, kDistribution = 1, kSummary = 2, kVitals = 3 };
+
+enum class CommandStatus : uint8_t {
+  kNone = 0,
+  kApplied = 1,
+  kRejected = 2,
+  kUnknownCommand = 3,
+};
+
+// Message type codes: the low three bits of the port (messages.MESSAGE_TYPES).
+enum class MessageType : uint8_t {
+  kReading = 0,
+  kDistribution = 1,
+  kFaces = 2,
+  kSummary = 3,
+  kVitals = 4,
+  kBatchReadings = 5,
+  kBatchDistributions = 6,
+  kBatchVitals = 7,
+};
+
+// A label set as the device needs it: no names, only the id that goes into the port, the
+// class count that sizes every field, and the fingerprint the status message reports.
+struct LabelSet {
+  uint8_t id;
+  uint8_t classes;
+  uint16_t fingerprint;  // CRC-16/CCITT-FALSE of the class names joined by '\n'
+};
+
+// The built-in sets 0..5 (labels.BUILTIN_SETS). Returns false for any other id.
+bool builtin_label_set(uint8_t id, LabelSet& out);
+
+struct Payload {
+  uint8_t port;
+  uint8_t size;
+  uint8_t bytes[kMaxPayload];
+};
+
+struct Face {
+  uint8_t label;           // class index (never kNoFace)
+  uint8_t confidence_pct;  // 0..100
+};
+
+struct VitalsFields {
+  int16_t heart_rate_bpm;             // 0..250, or -1 when absent
+  int16_t skin_conductance_centi_us;  // 0..10000 (0.01 uS steps), or -1 when absent
+  uint8_t label;                      // class index, kNoFace or kNoReading
+  uint8_t confidence_pct;             // 0..100; ignored for kNoFace and kNoReading
+};
+
+struct StatusFields {
+  uint8_t protocol_version;   // 0..15
+  uint8_t firmware[3];        // major 0..15, minor 0..63, patch 0..63
+  int8_t battery_percent;     // 0..100, or -1 when unknown
+  uint32_t uptime_s;          // carried in whole minutes, saturating at 2^20 - 1
+  uint32_t dropped;           // saturating at 65535
+  uint32_t window_s;          // 1..65536
+  Mode mode;
+  uint16_t daily_budget_s;    // 1..1024
+  uint8_t label_set_id;       // 0..23
+  uint16_t label_set_fingerprint;
+  uint8_t command_seq;
+  CommandStatus command_status;
+};
+
+// ---- encoders -----------------------------------------------------------------------------
+// Each returns kOk and fills `out` (port, size, bytes), or an error and leaves `out` unusable.
+
+// One prediction. label: class index with confidence_pct 0..100, or kNoFace (confidence
+// ignored).
+Result encode_reading(const LabelSet& set, uint8_t label, uint8_t confidence_pct, Payload& out);
+// percent[set.classes], each 0..100, summing to exactly 100 (see quantise_weights).
+Result encode_distribution(const LabelSet& set, const uint8_t* percent, Payload& out);
+// Every face of one frame, in the model's order; count may be 0.
+Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Payload& out);
+// counts[set.classes] plus no_face, at most 65535 readings in all. mean_confidence_pct is the
+// dominant class's mean; it must be 0 when no class was counted.
+Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* counts,
+                      uint16_t no_face, uint8_t mean_confidence_pct, Payload& out);
+Result encode_vitals(const LabelSet& set, const VitalsFields& vitals, Payload& out);
+Result encode_status(const StatusFields& status, Payload& out);
+
+// Largest-remainder quantisation of integer weights (any scale) into whole percent summing to
+// exactly 100; ties go to the lower index (messages.quantise_distribution with exact integer
+// arithmetic). Needs a positive sum of at most 42 949 672.
+Result quantise_weights(const uint32_t* weights, uint8_t count, uint8_t* percent_out);
+
+// Whole-byte length of the shortest big-endian encoding of any of `states` values (>= 1).
+uint8_t bytes_for_states(uint32_t states);
+
+// ---- fixed-capacity unsigned integer --------------------------------------------------------
+
+// Little-endian bytes with a sticky overflow flag: an intermediate that does not fit makes the
+// final write_be fail, which the encoders report as kTooLarge. 64 bytes hold every
+// intermediate of a payload that fits 51 bytes (binomials grow by at most a factor of n before
+// the exact division in mul_binomial).
+class BigUint {
+ public:
+  static constexpr uint8_t kBytes = 64;
+
+  BigUint() { set(0); }
+  explicit BigUint(uint32_t value) { set(value); }
+
+  void set(uint32_t value);
+  void mul_small(uint32_t factor);  // factor < 2^24
+  void add_small(uint32_t addend);
+  void add(const BigUint& other);
+  void sub(const BigUint& other);     // requires *this >= other
+  void decrement();                   // requires *this > 0
+  uint16_t div_small(uint16_t divisor);  // returns the remainder; divisor > 0
+  // *this *= C(n, k), exactly: after step j the value is x * C(n - k + j, j), and
+  // x * C(n - k + j - 1, j - 1) * (n - k + j) is always divisible by j.
+  void mul_binomial(uint32_t n, uint32_t k);
+  int compare(const BigUint& other) const;  // -1, 0, 1
+  uint8_t length() const;                   // significant bytes, 0 for zero
+  bool overflowed() const { return overflow_; }
+  // Big-endian into out[0..len); false when the value needs more than len bytes.
+  bool write_be(uint8_t* out, uint8_t len) const;
+
+ private:
+  uint8_t digits_[kBytes];
+  bool overflow_;
+};
+
+// Bytes needed for any value below `states` (at least 1), or 0xFF if `states` overflowed.
+uint8_t length_for_states(const BigUint& states);
+
+// Lexicographic rank of `vector` (parts entries summing to total) among all such vectors.
+void rank_composition(const uint16_t* vector, uint8_t parts, uint32_t total, BigUint& rank);
+
+// Several readings, distributions or vitals of one label set, each with its age. Add entries
+// newest first (ages non-decreasing, each at most 4095 s after the previous; the first at
+// most 4095 s old), then finish().
+class BatchEncoder {
+ public:
+  // kind: kBatchReadings, kBatchDistributions or kBatchVitals.
+  BatchEncoder(const LabelSet& set, MessageType kind);
+  Result add_reading(uint32_t age_s, uint8_t label, uint8_t confidence_pct);
+  Result add_distribution(uint32_t age_s, const uint8_t* percent);
+  Result add_vitals(uint32_t age_s, const VitalsFields& vitals);
+  Result finish(Payload& out);
+
+ private:
+  bool begin_entry(uint32_t age_s, MessageType kind);
+  void multiply_by_element_states(BigUint& value) const;
+  Result fail(Result error);
+
+  LabelSet set_;
+  MessageType kind_;
+  uint8_t count_;
+  Result error_;
+  uint32_t previous_age_s_;
+  BigUint value_;
+};
+
+// ---- airtime (lora_emotion.airtime.time_on_air_us, line by line) ---------------------------
+
+// Time on air of one LoRaWAN packet in whole microseconds (lora_emotion.airtime.time_on_air_us
+// with LoRaWAN's settings: coding rate 4/5, 8 preamble symbols, explicit header, CRC on,
+// low-data-rate optimisation when a symbol lasts more than 16 ms), or 0 for an invalid
+// argument. phy_bytes is the whole PHY payload: FRMPayload + 13 without FOpts.
+uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz);
+
+// What a budget is charged for one LoRaWAN uplink: ceil(time on air / 1 ms)
+// (lora_emotion.budget.airtime_charge_ms).
+uint32_t airtime_charge_ms(uint8_t payload_size, uint8_t sf, uint16_t bandwidth_khz = 125);
+
+// EU868 DR0..DR6 (RP002-1.0.3 §2.4.3). Returns false for any other index.
+bool eu868_data_rate(uint8_t dr, uint8_t& sf, uint16_t& bandwidth_khz);
+
+// CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF), as labels.crc16_ccitt.
+uint16_t crc16_ccitt(const uint8_t* data, size_t length, uint16_t crc = 0xFFFF);
+
+// ---- airtime ledger (lora_emotion.budget.AirtimeLedger) -----------------------------------
+
+#ifndef LORA_EMOTION_LEDGER_CAPACITY
+// Transmissions remembered exactly (8 bytes each). Beyond that the two oldest are merged, so
+// memory never limits how many uplinks a day may carry. Raise it (for example
+// -DLORA_EMOTION_LEDGER_CAPACITY=256) to keep more history exact if RAM allows.
+#define LORA_EMOTION_LEDGER_CAPACITY 56
+#endif
+
+// Rule 1: in any sliding duty-cycle window the airtime of transmissions that started in it,
+// plus the one about to start, is at most the duty-cycle budget. Rule 2: the same over the
+// daily window and the daily cap. Times are millis() values; ages are computed as
+// now - start in unsigned arithmetic, which stays right across the 49.7-day wrap because
+// entries are forgotten within a day.
+//
+// Same rules and results as lora_emotion.budget.AirtimeLedger while fewer than kCapacity
+// transmissions are remembered. When the ring is full, AirtimeLedger refuses to send; this
+// ledger instead merges the two oldest entries into one with the later start and the summed
+// airtime (lora_emotion.aggregator.DeviceLedger is the Python twin). Any window that holds
+// the earlier start also holds the later one, so a merged entry is counted at least wherever
+// its parts were: the ledger can only over-count, never under-count.
+class AirtimeLedger {
+ public:
+  static constexpr uint16_t kCapacity = LORA_EMOTION_LEDGER_CAPACITY;
+
+  // daily_cap_ms 0 means no daily cap (history then lasts one duty-cycle window).
+  void begin(uint32_t duty_cycle_budget_ms = 36000, uint32_t duty_cycle_window_ms = 3600000,
+             uint32_t daily_cap_ms = 30000, uint32_t daily_window_ms = 86400000);
+  void set_daily_cap_ms(uint32_t daily_cap_ms) { daily_cap_ms_ = daily_cap_ms; }
+  uint32_t daily_cap_ms() const { return daily_cap_ms_; }
+
+  bool can_send(uint32_t now_ms, uint32_t airtime_ms);
+  // Remembers a transmission that started now (false only for airtime_ms 0).
+  bool record(uint32_t now_ms, uint32_t airtime_ms);
+  bool try_record(uint32_t now_ms, uint32_t airtime_ms);
+  uint32_t used_hour_ms(uint32_t now_ms);
+  uint32_t used_day_ms(uint32_t now_ms);
+  // Earliest time at or after now when can_send becomes true, assuming nothing else is
+  // recorded; false when the airtime alone exceeds a budget (it can never be sent).
+  bool next_allowed_ms(uint32_t now_ms, uint32_t airtime_ms, uint32_t& at_ms);
+  uint16_t size() const { return count_; }
+
+ private:
+  void advance(uint32_t now_ms);
+  uint32_t used(uint32_t now_ms, uint32_t window_ms) const;
+  uint32_t clear_delay(uint32_t now_ms, uint32_t window_ms, uint32_t budget_ms,
+                       uint32_t airtime_ms) const;
+
+  uint32_t starts_[kCapacity];
+  uint32_t airtimes_[kCapacity];
+  uint16_t head_;
+  uint16_t count_;
+  uint32_t duty_budget_ms_;
+  uint32_t duty_window_ms_;
+  uint32_t daily_cap_ms_;
+  uint32_t daily_window_ms_;
+};
+
+}  // namespace lora_emotion
+
+#endif  // LORA_EMOTION_CORE_H

@@ -1,0 +1,285 @@
+"""Reliability under concurrency, crashes and store outages, against real server processes.
+
+(a) three concurrent copies of each delivery, over two workers, are stored exactly once;
+(b) kill -9 in the middle of a load loses nothing that was answered 2xx;
+(c) a store that goes away makes the service answer 503, never 2xx, and it recovers;
+and a worker process that dies is replaced.
+Counts and durations are small so the whole file runs in well under a minute on two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import reset_postgres
+from fastapi.testclient import TestClient
+from lora_emotion.webhook import schema
+from lora_emotion.webhook.config import Settings
+from lora_emotion.webhook.main import create_app
+from lora_emotion.webhook.storage import create_store
+from sqlalchemy import select
+from webhook_support import PLUG, SECRET, ServerProcess, payload_body, signed_headers
+
+from lora_emotion.kpn import parse_delivery
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+BT = 1_700_000_000.0
+
+
+def unique_bodies(count: int, *, offset: int = 0) -> list[bytes]:
+    """``count`` distinct deliveries from 50 devices, readings alternating happy and sad."""
+    return [
+        payload_body(
+            "0186" if i % 2 else "01B5",
+            16,
+            base_time=BT + offset + i * 0.001,
+            dev_eui=f"{0x0004A30B00000000 + i % 50:016X}",
+        )
+        for i in range(count)
+    ]
+
+
+def key(body: bytes) -> str:
+    return parse_delivery(body, now=0).dedup_key
+
+
+def stored_keys(database_url: str) -> set[str]:
+    store = create_store(database_url)
+    try:
+        with store.read_engine.connect() as conn:
+            return set(conn.execute(select(schema.deliveries.c.dedup_key)).scalars())
+    finally:
+        store.dispose()
+
+
+async def post_all(
+    url: str, bodies: list[bytes], *, concurrency: int, stop: asyncio.Event | None = None
+) -> dict[int, int | str]:
+    """POST every body (signed), ``concurrency`` at a time, until ``stop`` is set.
+
+    Returns:
+        The status, or the name of the transport error, of every body that was sent.
+    """
+    results: dict[int, int | str] = {}
+    pending = list(enumerate(bodies))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=20) as client:
+
+        async def worker() -> None:
+            while pending and not (stop is not None and stop.is_set()):
+                index, body = pending.pop()
+                try:
+                    response = await client.post(
+                        "/uplinks/kpn", content=body, headers=signed_headers(body)
+                    )
+                    results[index] = response.status_code
+                except httpx.HTTPError as exc:
+                    results[index] = type(exc).__name__
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return results
+
+
+def test_concurrent_copies_over_two_workers_are_stored_once(database_url: str) -> None:
+    bodies = unique_bodies(120)
+    copies = bodies * 3
+    random.Random(7).shuffle(copies)
+    with ServerProcess(database_url, workers=2) as server:
+        results = asyncio.run(post_all(server.url, copies, concurrency=48))
+    assert sorted(set(results.values()), key=str) == [200]
+    assert stored_keys(database_url) == {key(b) for b in bodies}
+
+
+def test_kill_9_loses_no_acknowledged_delivery(database_url: str) -> None:
+    bodies = unique_bodies(5000)
+    server = ServerProcess(database_url, workers=2)
+    server.start()
+
+    async def load_then_kill() -> dict[int, int | str]:
+        stop = asyncio.Event()
+        load = asyncio.create_task(post_all(server.url, bodies, concurrency=32, stop=stop))
+        await asyncio.sleep(1.5)
+        server.kill()  # mid-load: requests are in flight and batches are being committed
+        stop.set()
+        return await load
+
+    try:
+        results = asyncio.run(load_then_kill())
+    finally:
+        server.kill()
+    acknowledged = {i for i, status in results.items() if status == 200}
+    failed = {i for i, status in results.items() if status != 200}
+    assert len(acknowledged) > 100, "the load did not get going before the kill"
+    assert failed, "the kill came after the load had finished"
+    refusals = [results[i] for i in failed]
+    assert all(isinstance(r, str) or r >= 500 for r in refusals)
+    stored = stored_keys(database_url)
+    missing = [i for i in acknowledged if key(bodies[i]) not in stored]
+    assert missing == []
+
+    attempted = sorted(results)
+    with ServerProcess(database_url, workers=1) as server:
+        again = asyncio.run(post_all(server.url, [bodies[i] for i in attempted], concurrency=16))
+    assert set(again.values()) == {200}
+    assert stored_keys(database_url) == {key(bodies[i]) for i in attempted}
+
+
+class CuttableProxy:
+    """A loopback TCP relay to PostgreSQL that can be cut (connections reset, port closed)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def restore(self) -> None:
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self.port = listener.getsockname()[1]
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        assert self._listener is not None
+        # shutdown() wakes the thread blocked in accept(); close() alone would not on Linux.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        self._listener = None
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._sockets |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def proxy() -> Iterator[CuttableProxy]:
+    relay = CuttableProxy(5432)
+    relay.restore()
+    yield relay
+    with contextlib.suppress(AssertionError):
+        relay.cut()
+
+
+def _outage_settings(url: str) -> Settings:
+    return Settings(
+        database_url=url,
+        destinations={PLUG: [SECRET]},
+        store_timeout_s=10,
+        sqlite_busy_timeout_ms=200,
+    )
+
+
+def _post(client: TestClient, body: bytes) -> httpx.Response:
+    response: httpx.Response = client.post(
+        "/uplinks/kpn", content=body, headers=signed_headers(body)
+    )
+    return response
+
+
+def test_postgres_outage_is_503_then_recovers(postgres_url: str, proxy: CuttableProxy) -> None:
+    reset_postgres(postgres_url)
+    url = postgres_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+    bodies = unique_bodies(4)
+    with TestClient(create_app(_outage_settings(url))) as client:
+        assert _post(client, bodies[0]).status_code == 200
+        proxy.cut()
+        during = [_post(client, body) for body in bodies[1:]]
+        assert [r.status_code for r in during] == [503] * 3
+        assert all(r.headers["Retry-After"] for r in during)
+        assert client.get("/readyz").status_code == 503
+        proxy.restore()
+        assert client.get("/readyz").status_code == 200
+        after = [_post(client, body) for body in bodies[1:]]
+        assert [r.json()["status"] for r in after] == ["stored"] * 3
+    assert stored_keys(postgres_url) == {key(b) for b in bodies}
+
+
+def test_sqlite_locked_by_another_process_is_503_then_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    bodies = unique_bodies(3)
+    with TestClient(create_app(_outage_settings(f"sqlite:///{path}"))) as client:
+        assert _post(client, bodies[0]).status_code == 200
+        locker = sqlite3.connect(path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            during = [_post(client, body) for body in bodies[1:]]
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert [r.status_code for r in during] == [503, 503]
+        after = [_post(client, body) for body in bodies[1:]]
+        assert [r.status_code for r in after] == [200, 200]
+    assert stored_keys(f"sqlite:///{path}") == {key(b) for b in bodies}
+
+
+def _children(pid: int) -> set[int]:
+    """Worker processes (multiprocessing spawn children) of ``pid``."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == pid and b"spawn_main" in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+    return found
+
+
+def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    with ServerProcess(url, workers=2) as server:
+        assert server.process is not None
+        workers = _children(server.process.pid)
+        assert len(workers) >= 2
+        victim = max(workers)
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            current = _children(server.process.pid)
+            if victim not in current and len(current - workers) >= 1:
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the dead worker was not replaced")
+        time.sleep(1.0)
+        results = asyncio.run(post_all(server.url, unique_bodies(40), concurrency=8))
+    assert set(results.values()) == {200}

@@ -1,0 +1,172 @@
+"""The path of one KPN delivery: limits, verification, decoding, the group commit, metrics.
+
+Order matters: the size limit is applied before the body is read (from ``Content-Length``, then
+while streaming), the token is verified over the raw bytes before any parsing, and the answer
+waits for the commit. Every refusal is counted by outcome and logged with its reason, never
+with the token or the secret.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lora_emotion.errors import LoraEmotionError, VerificationError
+from lora_emotion.kpn import parse_delivery, verify_token
+from lora_emotion.labels import LabelRegistry
+
+from . import metrics
+from .config import Settings
+from .errors import (
+    BodyTooLargeError,
+    StoreUnavailableError,
+    UnknownDestinationError,
+    UnsupportedMediaTypeError,
+)
+from .storage import new_delivery
+from .writer import GroupCommitWriter
+
+__all__ = ["JSON_MEDIA_TYPES", "Ingest", "kept_headers"]
+
+log = logging.getLogger("lora_emotion.webhook.ingest")
+
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/senml+json"})
+_KEPT_HEADERS = frozenset(
+    {"content-type", "user-agent", "x-forwarded-for", "x-real-ip", "x-request-id", "forwarded"}
+)
+_NEVER_KEPT = frozenset({"things-message-token", "authorization", "cookie", "x-api-key"})
+_OUTCOME_BY_STATUS = {
+    401: "unauthorized",
+    403: "forbidden",
+    413: "too_large",
+    415: "unsupported_media_type",
+    503: "unavailable",
+}
+
+
+def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The request headers stored with a delivery: KPN's ``Things-*`` and proxy headers.
+
+    The message token and any credential header are never kept.
+    """
+    kept = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _NEVER_KEPT:
+            continue
+        if lowered.startswith("things-") or lowered in _KEPT_HEADERS:
+            kept[lowered] = value
+    return kept
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLargeError(f"body of {declared} bytes exceeds the {limit}-byte limit")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError(f"body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _check_media_type(content_type: str | None) -> None:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type not in JSON_MEDIA_TYPES:
+        shown = media_type or "none"
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {shown!r} is not supported; KPN sends application/json"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ingest:
+    """What the uplinks route needs, set up once per process by the lifespan."""
+
+    settings: Settings
+    registry: LabelRegistry
+    writer: GroupCommitWriter
+
+    def _verify(self, body: bytes, plug: str | None, token: str | None) -> None:
+        if not plug:
+            raise VerificationError("missing Things-Plug-UUID header")
+        if not token:
+            raise VerificationError("missing Things-Message-Token header")
+        secrets = self.settings.secrets_for(plug)
+        if not secrets:
+            raise UnknownDestinationError("Things-Plug-UUID names no configured destination")
+        if not verify_token(body, token, secrets):
+            raise VerificationError(
+                "Things-Message-Token does not match the body under any secret of this destination"
+            )
+
+    async def receive(self, request: Request) -> Response:
+        """Verify, decode and durably store one delivery.
+
+        Returns:
+            200 with ``status`` (``stored`` or ``duplicate``), ids and decode status.
+
+        Raises:
+            LoraEmotionError: with the HTTP status to answer (401, 403, 413, 415, 422, 503).
+        """
+        started = time.perf_counter()
+        headers = request.headers
+        plug = headers.get("things-plug-uuid")
+        token = headers.get("things-message-token")
+        try:
+            _check_media_type(headers.get("content-type"))
+            body = await _read_body(request, self.settings.max_body_bytes)
+            self._verify(body, plug, token)
+            now = time.time()
+            delivery = parse_delivery(body, now=now, registry=self.registry)
+            item = new_delivery(
+                delivery,
+                plug_uuid=str(plug).strip().lower(),
+                received_at=now,
+                headers=json.dumps(kept_headers(headers), sort_keys=True),
+                body=body,
+            )
+            result = await self.writer.submit(item)
+        except LoraEmotionError as exc:
+            outcome = _OUTCOME_BY_STATUS.get(exc.http_status, "malformed")
+            metrics.DELIVERIES.labels(outcome).inc()
+            level = logging.ERROR if isinstance(exc, StoreUnavailableError) else logging.WARNING
+            log.log(
+                level,
+                "delivery refused: %s",
+                exc,
+                extra={"event": "delivery_refused", "outcome": outcome},
+            )
+            raise
+        outcome = "duplicate" if result.duplicate else "stored"
+        metrics.DELIVERIES.labels(outcome).inc()
+        if delivery.decode_status == "error" and not result.duplicate:
+            metrics.DECODE_ERRORS.inc()
+            log.warning(
+                "payload did not decode; stored raw",
+                extra={
+                    "event": "decode_error",
+                    "device": delivery.device,
+                    "delivery_id": result.delivery_id,
+                    "error": delivery.decode_error,
+                },
+            )
+        metrics.DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        answer = {
+            "status": outcome,
+            "delivery_id": result.delivery_id,
+            "device": delivery.device,
+            "readings": len(delivery.measurements),
+            "decode_status": delivery.decode_status,
+            "decode_error": delivery.decode_error,
+        }
+        return Response(json.dumps(answer), media_type="application/json")

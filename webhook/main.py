@@ -1,0 +1,158 @@
+"""The FastAPI application: ``create_app()`` and the lifespan that owns the store and writer.
+
+Run it with ``lora-emotion serve`` (or ``uvicorn --factory lora_emotion.webhook.main:create_app``).
+Settings come from ``get_settings``; tests replace them through ``app.dependency_overrides``,
+which the lifespan honours too, so the store is opened from the same settings the routes see.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import string
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from lora_emotion.errors import EncodeError, LoraEmotionError
+from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
+
+from .commits import open_batch_writer
+from .config import CONFIG_ENV, Settings, get_settings
+from .ingest import Ingest
+from .logs import redactor
+from .migrations import migrate
+from .routes import health, query, uplinks
+from .storage import create_store
+from .writer import GroupCommitWriter
+
+__all__ = ["create_app", "lifespan", "suggest_secret"]
+
+log = logging.getLogger("lora_emotion.webhook")
+
+DESCRIPTION = """Receives KPN Things HTTPS-destination deliveries, verifies their
+`Things-Message-Token`, decodes raw payloads with the lora-emotion codec and stores every
+delivery durably before answering 2xx. The read API (bearer token) lists devices, their
+readings and the raw deliveries."""
+
+
+def suggest_secret(length: int = 40) -> str:
+    """A random shared secret that meets KPN's rules (upper, lower, digit, special)."""
+    alphabet = string.ascii_letters + string.digits + "-_.~!*"
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(length))
+        if (
+            any(c.islower() for c in candidate)
+            and any(c.isupper() for c in candidate)
+            and any(c.isdigit() for c in candidate)
+            and any(not c.isalnum() for c in candidate)
+        ):
+            return candidate
+
+
+def _registry(settings: Settings) -> LabelRegistry:
+    if settings.labels_file is None:
+        return DEFAULT_REGISTRY
+    document = json.loads(Path(settings.labels_file).read_text(encoding="utf-8"))
+    try:
+        return parse_label_sets(document)
+    except EncodeError as exc:
+        raise EncodeError(f"{settings.labels_file}: {exc}") from exc
+
+
+def _announce(settings: Settings) -> None:
+    if not settings.destinations:
+        log.warning(
+            "no KPN destination is configured, so every delivery is refused with 403. Add one "
+            'with LORA_EMOTION_DESTINATIONS=\'{"<Things-Plug-UUID>": ["<shared secret>"]}\' '
+            "or a [destinations] table in the file named by %s; a fresh secret that KPN "
+            "accepts: %s",
+            CONFIG_ENV,
+            suggest_secret(),
+            extra={"event": "no_destinations"},
+        )
+    if not settings.read_tokens:
+        log.warning(
+            "no read token is configured, so the read API refuses every request; set "
+            "LORA_EMOTION_READ_TOKENS",
+            extra={"event": "no_read_tokens"},
+        )
+    for problem in settings.weaknesses():
+        log.warning("weak credential: %s", problem, extra={"event": "weak_credential"})
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store, migrate it, start the group-commit writer; undo it all on shutdown."""
+    settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
+    redactor.set_secrets(
+        [s.get_secret_value() for values in settings.destinations.values() for s in values]
+        + [t.get_secret_value() for t in settings.read_tokens]
+    )
+    store = create_store(
+        settings.database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        read_pool_size=settings.read_pool_size,
+    )
+    version = await run_in_threadpool(migrate, store.write_engine)
+    writer = GroupCommitWriter(
+        open_batch_writer(store, timeout_s=settings.store_timeout_s),
+        batch_max=settings.batch_max,
+        timeout_s=settings.store_timeout_s,
+    )
+    writer.start()
+    app.state.store = store
+    app.state.ingest = Ingest(settings, _registry(settings), writer)
+    log.info(
+        "webhook ready",
+        extra={
+            "event": "started",
+            "store": store.dialect,
+            "schema_version": version,
+            "destinations": len(settings.destinations),
+        },
+    )
+    _announce(settings)
+    try:
+        yield
+    finally:
+        await writer.close()
+        store.dispose()
+
+
+def _error_response(request: Request, exc: LoraEmotionError) -> JSONResponse:
+    status = exc.http_status
+    headers = {}
+    if status == 401:
+        scheme = "Bearer" if not request.url.path.startswith("/uplinks") else "Things-Message-Token"
+        headers["WWW-Authenticate"] = scheme
+    elif status == 503:
+        headers["Retry-After"] = "5"
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application; ``settings`` overrides :func:`get_settings` when given."""
+    app = FastAPI(
+        title="lora-emotion webhook",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.include_router(uplinks.router)
+    app.include_router(query.router)
+    app.include_router(health.router)
+
+    @app.exception_handler(LoraEmotionError)
+    async def project_error(request: Request, exc: LoraEmotionError) -> JSONResponse:
+        """Answer any project error with its own HTTP status and message."""
+        return _error_response(request, exc)
+
+    return app

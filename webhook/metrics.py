@@ -1,0 +1,79 @@
+"""Prometheus metrics of the service.
+
+With several uvicorn workers each process counts for itself; ``lora-emotion serve`` then sets
+``PROMETHEUS_MULTIPROC_DIR`` before the workers start, and :func:`render` sums the per-process
+files so that ``/metrics`` tells the truth whichever worker answers it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "COMMIT_SECONDS",
+    "CONTENT_TYPE_LATEST",
+    "DECODE_ERRORS",
+    "DELIVERIES",
+    "DELIVERY_SECONDS",
+    "OUTCOMES",
+    "render",
+]
+
+#: Every value the ``outcome`` label of ``DELIVERIES`` takes.
+OUTCOMES = (
+    "stored",
+    "duplicate",
+    "unauthorized",
+    "forbidden",
+    "too_large",
+    "unsupported_media_type",
+    "malformed",
+    "unavailable",
+)
+
+DELIVERIES = Counter(
+    "lora_emotion_deliveries",
+    "KPN deliveries received, by outcome.",
+    ["outcome"],
+)
+DECODE_ERRORS = Counter(
+    "lora_emotion_decode_errors",
+    "Stored deliveries whose raw payload did not decode.",
+)
+DELIVERY_SECONDS = Histogram(
+    "lora_emotion_delivery_seconds",
+    "Time from request to answer for KPN deliveries, commit included.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+COMMIT_SECONDS = Histogram(
+    "lora_emotion_commit_seconds",
+    "Duration of one group-commit transaction.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+)
+BATCH_SIZE = Histogram(
+    "lora_emotion_commit_batch_size",
+    "Deliveries committed per transaction.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+
+for _outcome in OUTCOMES:
+    DELIVERIES.labels(_outcome)
+
+
+def render() -> bytes:
+    """The metrics in Prometheus text format, summed over the worker processes if several."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest()

@@ -1,0 +1,186 @@
+"""Versioned schema migrations, applied in place at start-up, safe with several workers.
+
+Why a small runner instead of Alembic: the schema is three tables on two dialects, the steps
+are written by hand either way (autogenerate is not wanted for a store that must never lose
+data), and Alembic's script directory (``env.py`` plus ``versions/``) would have to ship as
+package data of the mapped ``webhook`` package. What a runner must get right is small and
+tested here: each step runs in one transaction together with its row in ``schema_version``
+(both SQLite and PostgreSQL have transactional DDL), and concurrent starters are serialised by
+a lock taken before the version is read (a PostgreSQL advisory lock; on SQLite the writer
+engine's ``BEGIN IMMEDIATE``), so two workers never apply the same step.
+
+Each step carries its own table definitions as they were at that version, so later changes to
+``schema.py`` never change what an old step does. Add a step by appending to ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
+
+from .schema import Id, UTCDateTime
+
+__all__ = ["MIGRATIONS", "Migration", "SchemaVersionError", "current_version", "migrate"]
+
+#: Arbitrary constant naming this application's advisory lock on PostgreSQL.
+ADVISORY_LOCK_KEY = 0x1E0A_EB00
+
+_version_metadata = MetaData()
+schema_version = Table(
+    "schema_version",
+    _version_metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("description", Text, nullable=False),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+
+class SchemaVersionError(RuntimeError):
+    """The database was migrated by a newer version of this service."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema step: ``upgrade`` runs inside the transaction that records ``version``."""
+
+    version: int
+    description: str
+    upgrade: Callable[[Connection], None]
+
+
+def _initial_tables(conn: Connection) -> None:
+    metadata = MetaData()
+    Table(
+        "devices",
+        metadata,
+        Column("urn", Text, primary_key=True),
+        Column("dev_eui", String(16)),
+        Column("first_seen", UTCDateTime, nullable=False),
+    )
+    Table(
+        "deliveries",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("dedup_key", String(64), nullable=False),
+        Column("plug_uuid", Text, nullable=False),
+        Column("device", Text, nullable=False),
+        Column("received_at", UTCDateTime, nullable=False),
+        Column("event_time", UTCDateTime),
+        Column("kind", String(16), nullable=False),
+        Column("decode_status", String(8), nullable=False),
+        Column("decode_error", Text),
+        Column("fport", Integer),
+        Column("payload", LargeBinary),
+        Column("reading_count", Integer, nullable=False),
+        Column("headers", Text, nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        UniqueConstraint("dedup_key", name="uq_deliveries_dedup_key"),
+    )
+    readings = Table(
+        "readings",
+        metadata,
+        # No foreign key: the check costs a lookup per reading row (about half of PostgreSQL's
+        # time per delivery, measured), and readings are only ever inserted in the transaction
+        # that inserted their delivery, with the id it returned.
+        Column("delivery_id", Id, nullable=False),
+        Column("seq", Integer, nullable=False),
+        Column("device", Text, nullable=False),
+        Column("time", UTCDateTime, nullable=False),
+        Column("name", Text, nullable=False),
+        Column("unit", Text),
+        Column("value", Float),
+        Column("string_value", Text),
+        Column("bool_value", Boolean),
+        Column("data_value", LargeBinary),
+        Column("sum_value", Float),
+        Column("origin", String(8), nullable=False),
+        Column("extra", Text),
+        PrimaryKeyConstraint("delivery_id", "seq", "time", name="pk_readings"),
+    )
+    Index("ix_readings_device_time", readings.c.device, readings.c.time.desc())
+    metadata.create_all(conn)
+
+
+def _deliveries_by_device(conn: Connection) -> None:
+    table = Table("deliveries", MetaData(), Column("device", Text), Column("id", Id))
+    Index("ix_deliveries_device_id", table.c.device, table.c.id).create(conn)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "devices, deliveries and readings", _initial_tables),
+    Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
+)
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of the database behind ``conn``; 0 for an empty database."""
+    if not inspect(conn).has_table("schema_version"):
+        return 0
+    return int(
+        conn.execute(select(func.coalesce(func.max(schema_version.c.version), 0))).scalar_one()
+    )
+
+
+def migrate(
+    engine: Engine, *, target: int | None = None, migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Bring the database up to ``target`` (default: the newest step), in place.
+
+    Args:
+        engine: an engine whose transactions take the write lock at ``BEGIN`` on SQLite.
+        target: stop after this version.
+        migrations: the steps, in ascending version order.
+
+    Returns:
+        The version the database is at afterwards.
+
+    Raises:
+        SchemaVersionError: the database is at a version newer than the newest step known.
+    """
+    newest = migrations[-1].version if migrations else 0
+    target = newest if target is None else target
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        schema_version.create(conn, checkfirst=True)
+        version = current_version(conn)
+        if version > newest:
+            raise SchemaVersionError(
+                f"the database is at schema version {version}, newer than this service "
+                f"({newest}); upgrade the service instead"
+            )
+        for step in migrations:
+            if version < step.version <= target:
+                step.upgrade(conn)
+                conn.execute(
+                    insert(schema_version).values(
+                        version=step.version,
+                        description=step.description,
+                        applied_at=datetime.now(UTC),
+                    )
+                )
+                version = step.version
+    return version

@@ -1,0 +1,1 @@
+"""The service's routers: KPN ingest, the read API, health and metrics."""

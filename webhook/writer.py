@@ -1,0 +1,127 @@
+"""Group commit: the deliveries that arrive together are committed in one durable transaction.
+
+Why: a durable commit costs a log flush (an fsync), and one flush per request caps a worker at
+the disk's flush rate whatever the CPU could do. Here each request hands its rows to one
+writer task per process and waits on a future. The writer takes everything queued, commits it
+in one transaction (see ``commits.py``), then resolves every future; while that commit is in
+flight, new arrivals queue up and form the next batch. Nobody waits for a timer: under light
+load a batch is one delivery, under heavy load it grows until a flush serves hundreds of
+deliveries. No request is answered before the transaction holding its delivery has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+
+from . import metrics
+from .commits import BatchWriter
+from .errors import StoreUnavailableError
+from .storage import NewDelivery, WriteResult
+
+__all__ = ["GroupCommitWriter"]
+
+log = logging.getLogger("lora_emotion.webhook.writer")
+
+
+class GroupCommitWriter:
+    """One per process: batches submitted deliveries into shared transactions.
+
+    Args:
+        batches: commits one batch (SQLite from a thread, PostgreSQL asynchronously).
+        batch_max: most deliveries in one transaction.
+        timeout_s: how long :meth:`submit` waits for the commit before giving up with 503.
+    """
+
+    def __init__(
+        self, batches: BatchWriter, *, batch_max: int = 512, timeout_s: float = 10.0
+    ) -> None:
+        self._batches = batches
+        self._batch_max = batch_max
+        self._timeout_s = timeout_s
+        self._queue: collections.deque[tuple[NewDelivery, asyncio.Future[WriteResult]]] = (
+            collections.deque()
+        )
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="group-commit")
+
+    @property
+    def alive(self) -> bool:
+        """Whether the writer task is running and accepting deliveries."""
+        return self._task is not None and not self._task.done() and not self._closing
+
+    async def close(self) -> None:
+        """Commit what is queued, then stop; later submissions fail with 503."""
+        self._closing = True
+        self._wakeup.set()
+        if self._task is not None:
+            await self._task
+        await self._batches.close()
+
+    async def submit(self, item: NewDelivery) -> WriteResult:
+        """Queue ``item`` and return once the transaction holding it has committed.
+
+        Raises:
+            StoreUnavailableError: the commit failed or took longer than the timeout.
+        """
+        if not self.alive:
+            raise StoreUnavailableError("the service is shutting down")
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        # A waiter that timed out no longer reads the outcome; retrieve it so asyncio does not
+        # report an exception "never retrieved".
+        future.add_done_callback(_consume)
+        self._queue.append((item, future))
+        self._wakeup.set()
+        # A timer rather than asyncio.wait_for: it costs a task and a shield per request.
+        expiry = future.get_loop().call_later(self._timeout_s, self._expire, future)
+        try:
+            return await future
+        finally:
+            expiry.cancel()
+
+    def _expire(self, future: asyncio.Future[WriteResult]) -> None:
+        if not future.done():
+            future.set_exception(
+                StoreUnavailableError(f"the store did not commit within {self._timeout_s:g} s")
+            )
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            size = min(len(self._queue), self._batch_max)
+            batch = [self._queue.popleft() for _ in range(size)]
+            started = time.perf_counter()
+            try:
+                results = await self._batches.write([item for item, _ in batch])
+            except Exception as exc:  # the whole batch is unacknowledged: every waiter gets 503
+                log.error(
+                    "store unavailable",
+                    extra={"event": "commit_failed", "error": type(exc).__name__, "batch": size},
+                )
+                reason = f"the store is unavailable ({type(exc).__name__})"
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StoreUnavailableError(reason))
+                continue
+            metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+            metrics.BATCH_SIZE.observe(size)
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+
+def _consume(future: asyncio.Future[WriteResult]) -> None:
+    if not future.cancelled():
+        future.exception()
