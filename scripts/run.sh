@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: the webhook service on a local SQLite file.
+# The main job on embedded defaults: the webhook on a local SQLite file, fed by a few
+# simulated relays (lora-emotion demo); it prints the API URL and a read token.
 # Creates .venv and installs the package on first use. Extra arguments go to the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,4 +8,4 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[webhook,serial,lorawan]'
-exec .venv/bin/lora-emotion serve "$@"
+exec .venv/bin/lora-emotion demo "$@"

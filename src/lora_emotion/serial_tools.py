@@ -23,8 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import serial  # type: ignore[import-untyped]  # no stubs unless types-pyserial
-from serial.tools import list_ports  # type: ignore[import-untyped]
+import serial
+from serial.tools import list_ports
 
 from .errors import DecodeError, EncodeError, LoraEmotionError
 from .labels import LabelSet

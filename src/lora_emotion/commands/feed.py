@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-import serial  # type: ignore[import-untyped]  # no stubs unless types-pyserial
+import serial
 
 from ..errors import DecodeError, EncodeError, LoraEmotionError
 from ..labels import LabelSet
@@ -143,7 +143,7 @@ class Feeder:
     def drain(self) -> None:
         """Read whatever the relay has written; print it when echoing."""
         try:
-            waiting = self.port.in_waiting
+            waiting = self.port.in_waiting  # type: ignore[attr-defined]  # on every concrete port
             data = self.port.read(waiting) if waiting else b""
         except (serial.SerialException, OSError):
             return

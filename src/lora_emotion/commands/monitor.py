@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-import serial  # type: ignore[import-untyped]  # no stubs unless types-pyserial
+import serial
 
 from ..errors import DecodeError
 from ..labels import LabelRegistry
@@ -156,7 +156,7 @@ def monitor(
     events = malformed = 0
     while (count is None or events < count) and (deadline is None or time.monotonic() < deadline):
         try:
-            data = port.read(max(1, port.in_waiting))
+            data = port.read(max(1, port.in_waiting))  # type: ignore[attr-defined]
         except (serial.SerialException, OSError) as exc:
             print(
                 f"lora-emotion monitor: the port went away ({exc}); board reset or unplugged?",
