@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import os
 import random
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lora_emotion.aggregator import (
+    DEFAULT_LEDGER_CAPACITY,
     PACER_BURST_S,
     Aggregator,
     DeviceLedger,
@@ -39,6 +42,7 @@ from lora_emotion.relay_protocol import (
     DistributionFrame,
     FaceEntry,
     FacesFrame,
+    Frame,
     LegacyByte,
     Prediction,
     ReadingFrame,
@@ -47,6 +51,8 @@ from lora_emotion.relay_protocol import (
 )
 from lora_emotion.simulator import EmotionStream, Observation, StreamConfig, observation_frames
 
+ROOT = Path(__file__).resolve().parents[1]
+CORE = ROOT / "arduino" / "LoraEmotion" / "src"
 #: No budget and no join: every rule but Rule 5 and Rule 6, decisions once per second.
 FREE = {"budget": False, "status_interval_min": 0}
 
@@ -241,18 +247,46 @@ def test_bad_input_is_counted_not_aggregated() -> None:
 
 
 def test_three_in_a_row_of_a_new_class_is_sent_at_once_as_a_change() -> None:
-    relay = Aggregator(RelayConfig(mode=Mode.SUMMARY, window_s=3600, **FREE))
+    relay = Aggregator(RelayConfig(mode=Mode.SUMMARY, window_s=4, **FREE))
     steps = [(0, [])] + [(t * 1000, [reading(4 if t <= 3 else 3, 70 + t)]) for t in range(1, 7)]
-    changes = [u for u in run(relay, steps) if u.kind == "change"]
+    uplinks = run(relay, steps)
     # Each change carries the rounded mean confidence of its streak: 71, 72, 73 and 74, 75, 76.
-    assert [(u.t_ms, u.message) for u in changes] == [
-        (3000, Reading(label_set=FER2013, label="sad", confidence=0.72)),
-        (6000, Reading(label_set=FER2013, label="happy", confidence=0.75)),
+    # The second is the first change of the window that started when the first window went.
+    assert [(u.t_ms, u.kind, u.message) for u in uplinks if u.kind != "status"] == [
+        (3000, "change", Reading(label_set=FER2013, label="sad", confidence=0.72)),
+        (4000, "window", uplinks[2].message),
+        (6000, "change", Reading(label_set=FER2013, label="happy", confidence=0.75)),
     ]
     # The reported class again is no change; no face never is.
     more = run(relay, [(t * 1000, [reading(3, 50)]) for t in range(7, 12)])
     more += run(relay, [(t * 1000, [reading(None)]) for t in range(12, 20)])
     assert [u for u in more if u.kind == "change"] == []
+
+
+def test_a_second_change_in_a_window_waits_for_the_window_which_reports_it() -> None:
+    relay = Aggregator(RelayConfig(mode=Mode.SUMMARY, window_s=10, **FREE))
+    labels = [4, 4, 4, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2]
+    uplinks = run(
+        relay, [(0, [])] + [(t * 1000, [reading(labels[t - 1], 60)]) for t in range(1, 16)]
+    )
+    kinds = [(u.t_ms, u.kind) for u in uplinks if u.kind != "status"]
+    # sad goes at once; happy (due at 6 s) waits for the window at 10 s, whose dominant class
+    # it is, so it is never sent; fear (due at 14 s) is the first change of the next window.
+    assert kinds == [(3000, "change"), (10_000, "window"), (14_000, "change")]
+    assert isinstance(uplinks[2].message, Summary) and uplinks[2].message.counts[3] == 7
+    assert uplinks[3].message == Reading(label_set=FER2013, label="fear", confidence=0.6)
+
+
+def test_a_change_the_window_does_not_report_goes_first_in_the_next_window() -> None:
+    relay = Aggregator(RelayConfig(mode=Mode.SUMMARY, window_s=10, **FREE))
+    # sad x3 (sent), then happy x3 (waits), then sad dominates the window at 10 s.
+    labels = [4, 4, 4, 3, 3, 3, 4, 4, 4, 4, 4]
+    uplinks = run(
+        relay, [(0, [])] + [(t * 1000, [reading(labels[t - 1], 50)]) for t in range(1, 12)]
+    )
+    kinds = [(u.t_ms, u.kind) for u in uplinks if u.kind != "status"]
+    assert kinds == [(3000, "change"), (10_000, "window"), (11_000, "change")]
+    assert uplinks[-1].message == Reading(label_set=FER2013, label="happy", confidence=0.5)
 
 
 def test_status_comes_first_then_change_then_window() -> None:
@@ -347,6 +381,30 @@ def test_without_a_budget_every_window_goes_out() -> None:
     assert len(windows(uplinks)) >= 590
 
 
+def test_a_noisy_classifier_at_sf12_neither_starves_windows_nor_drops_readings() -> None:
+    # A classifier guessing at random makes a change every few seconds. Each costs less credit
+    # than a window needs, so before changes were limited to one per window no window went
+    # out at SF12 all day and the full window dropped 20 865 readings.
+    rng = random.Random(7)
+    relay = Aggregator(RelayConfig(data_rate=0))
+    uplinks: list[Uplink] = []
+    for t in range(86_400):
+        label = rng.randrange(len(FER2013))
+        relay.handle_frame(t * 1000, reading(label, rng.randrange(20, 90)))
+        uplinks += relay.poll(t * 1000)
+    sent = windows(uplinks)
+    assert len(sent) >= 6 and relay.dropped == 0
+    assert sum(u.readings for u in sent) + relay.pending_readings == relay.received == 86_400
+    # Between two windows the pacer has to earn one window with its reserve (8074 s here),
+    # and may also pay for one change (3330 s) and one status (4744 s): at most 4.5 h.
+    starts = [0] + [u.t_ms for u in sent]
+    assert max(b - a for a, b in itertools.pairwise(starts)) <= 16_200_000
+    changes = [u.t_ms for u in uplinks if u.kind == "change"]
+    assert len(changes) >= 6
+    for a, b in itertools.pairwise(starts):
+        assert sum(a < t < b for t in changes) <= 1
+
+
 # -- the device ledger ----------------------------------------------------------------------
 
 
@@ -377,6 +435,15 @@ def test_a_full_device_ledger_merges_and_never_under_counts() -> None:
         assert small.used_hour_ms(now) >= exact.used_hour_ms(now)
 
 
+def test_the_ledger_capacity_is_the_sketchs() -> None:
+    # One number in three places: the C++ default, the twin, and the traces the C++ tests
+    # replay (a trace of another capacity would be skipped there, not failed).
+    header = (CORE / "LoraEmotionCore.h").read_text()
+    (defined,) = re.findall(r"#define LORA_EMOTION_LEDGER_CAPACITY (\d+)", header)
+    traces = json.loads((ROOT / "tests" / "vectors" / "ledger.json").read_text())["traces"]
+    assert {int(defined)} == {t["capacity"] for t in traces} == {DEFAULT_LEDGER_CAPACITY}
+
+
 def test_time_going_backwards_is_refused() -> None:
     relay = Aggregator(RelayConfig(**FREE))
     relay.add_reading(5000, "happy", 0.5)
@@ -401,9 +468,6 @@ def test_bad_settings_name_the_field(changes: dict[str, object], field: str) -> 
 
 
 # -- the C++ twin ---------------------------------------------------------------------------
-
-ROOT = Path(__file__).resolve().parents[1]
-CORE = ROOT / "arduino" / "LoraEmotion" / "src"
 
 
 @pytest.fixture(scope="module")
@@ -434,14 +498,25 @@ def relay_twin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
-def _twin_input(label_set: LabelSet, seconds: int, seed: int) -> list[tuple[int, bytes]]:
-    """A host at 1 Hz plus the odd faces frame, bare reading, foreign set, damage and noise."""
+def _twin_input(
+    label_set: LabelSet, seconds: int, seed: int, *, guessing: bool = False
+) -> list[tuple[int, bytes]]:
+    """A host at 1 Hz plus the odd faces frame, bare reading, foreign set, damage and noise.
+
+    ``guessing`` replaces the simulated model by one that picks a class at random each second.
+    """
     rng = random.Random(seed)
     stream = EmotionStream(StreamConfig(label_set=label_set), seed=seed)
     steps = []
     for _ in range(seconds):
         observation = stream.next()
-        data = b"".join(encode_frame(f) for f in observation_frames(observation, label_set))
+        frames: list[Frame] = observation_frames(observation, label_set)
+        if guessing:
+            label = rng.randrange(len(label_set))
+            frames = [
+                ReadingFrame(label_set=label_set.id, label=label, confidence_pct=rng.randrange(101))
+            ]
+        data = b"".join(encode_frame(f) for f in frames)
         roll = rng.random()
         if roll < 0.02:
             faces = (
@@ -472,22 +547,32 @@ def _twin_input(label_set: LabelSet, seconds: int, seed: int) -> list[tuple[int,
 
 
 TWIN_CASES = {
-    # name: (label set, data rate, seconds, seed, command downlink applied at 0 ms)
-    "summary-dr5": (FER2013, 5, 21_600, 1, b""),
-    "reading-dr5": (FER2013, 5, 21_600, 2, bytes([1, 2, 0])),
-    "distribution-dr3": (FER2013, 3, 21_600, 3, bytes([2, 2, 1])),
-    "vitals-physio3": (PHYSIO3, 5, 21_600, 4, bytes([3, 2, 3])),
-    "window-and-budget-dr0": (FER2013, 0, 21_600, 5, bytes([4, 1, 0, 29, 3, 0, 59, 6, 0, 30])),
-    "summary-dr0-full-day": (FER2013, 0, 86_400, 6, b""),
-    "rejected-command": (FER2013, 5, 3_600, 7, bytes([8, 2, 9])),
-    "unknown-command": (FER2013, 5, 3_600, 8, bytes([9, 7, 0])),
+    # name: (label set, data rate, seconds, seed, command downlink applied at 0 ms, guessing)
+    "summary-dr5": (FER2013, 5, 21_600, 1, b"", False),
+    "reading-dr5": (FER2013, 5, 21_600, 2, bytes([1, 2, 0]), False),
+    "distribution-dr3": (FER2013, 3, 21_600, 3, bytes([2, 2, 1]), False),
+    "vitals-physio3": (PHYSIO3, 5, 21_600, 4, bytes([3, 2, 3]), False),
+    "window-and-budget-dr0": (
+        FER2013,
+        0,
+        21_600,
+        5,
+        bytes([4, 1, 0, 29, 3, 0, 59, 6, 0, 30]),
+        False,
+    ),
+    "summary-dr0-full-day": (FER2013, 0, 86_400, 6, b"", False),
+    # Changes every few seconds: one change per window, the rest wait for the window.
+    "guessing-dr0-full-day": (FER2013, 0, 86_400, 9, b"", True),
+    "guessing-dr5": (FER2013, 5, 21_600, 10, b"", True),
+    "rejected-command": (FER2013, 5, 3_600, 7, bytes([8, 2, 9]), False),
+    "unknown-command": (FER2013, 5, 3_600, 8, bytes([9, 7, 0]), False),
 }
 
 
 @pytest.mark.parametrize("case", list(TWIN_CASES))
 def test_the_python_relay_decides_what_the_cpp_relay_decides(relay_twin: Path, case: str) -> None:
-    label_set, data_rate, seconds, seed, command = TWIN_CASES[case]
-    steps = _twin_input(label_set, seconds, seed)
+    label_set, data_rate, seconds, seed, command, guessing = TWIN_CASES[case]
+    steps = _twin_input(label_set, seconds, seed, guessing=guessing)
     argv = [str(relay_twin), str(data_rate), str(label_set.id)]
     if command:
         argv.append(command.hex())
@@ -508,6 +593,10 @@ def test_the_python_relay_decides_what_the_cpp_relay_decides(relay_twin: Path, c
     )
     assert len(python) > 3
     assert python == cpp
+    if guessing:  # summary mode: port 16 is a change, 16 + 3 a window
+        ports = [line.split()[2] for line in cpp[:-1]]
+        between_windows = "".join("w" if p == "19" else "c" if p == "16" else "" for p in ports)
+        assert "w" in between_windows and "cc" not in between_windows
 
 
 def test_a_command_is_acknowledged_in_the_next_status_and_a_new_set_empties_the_window() -> None:

@@ -226,8 +226,14 @@ void test_frame_vectors() {
       for (uint8_t i = 0; i < f.count; ++i) CHECK_EQ(w.at(i).as_int(), f.weights[i]);
     } else if (f.type == FrameType::kFaces) {
       Json faces = e.get("faces");
-      CHECK_EQ(faces.size(), f.count);
-      for (uint8_t i = 0; i < f.count; ++i) {
+      if (faces.size() == 0) {  // an empty faces frame is one "no face" reading
+        CHECK_EQ(1, f.count);
+        CHECK_EQ(kNoFace, f.faces[0].label);
+        CHECK_EQ(kUnknownConfidence, f.faces[0].confidence_pct);
+      } else {
+        CHECK_EQ(faces.size(), f.count);
+      }
+      for (uint8_t i = 0; i < faces.size(); ++i) {
         CHECK_EQ(faces.at(i).get("label").as_int(), f.faces[i].label);
         CHECK_EQ(wire_confidence(faces.at(i).get("confidence_pct")), f.faces[i].confidence_pct);
       }

@@ -17,9 +17,14 @@ members are kept where they help a side-by-side reading); docs/arduino.md states
   dominant reading, or the dominant reading (highest count, lowest index on ties, "no face"
   only when no class was counted), confidences as rounded-half-up integer means.
 * Rule 3 (changes): three readings in a row of one class that differs from the class the last
-  uplink reported make a "change" reading that goes out ahead of the window.
-* Rule 4 (priorities): status (after a join, and every ``status_interval_min``), then change,
-  then window. At most one decision per second of uptime, one uplink per decision.
+  uplink reported make a "change" reading due. At most one change goes out per window: a
+  further change waits for the window, which reports it (a window whose dominant class is the
+  change's clears it; otherwise it is the first change of the next window).
+* Rule 4 (priorities): status (after a join, and every ``status_interval_min``), then the
+  window's first change, then window. At most one decision per second of uptime, one uplink
+  per decision. Without the one-change limit a noisy classifier makes a change every few
+  seconds; at SF12 each costs less pacer credit than a window needs, so the credit never
+  reached a window's threshold and the window filled up and dropped readings.
 * Rule 5 (the budget): an uplink needs, in order, the end of the radio's off-time (100 x the
   last airtime since its start), pacer credit, and room in the ledger (1 % per hour, the
   daily cap per 24 h; when its ring is full it merges its two oldest entries). The pacer holds
@@ -235,6 +240,7 @@ class Aggregator:
         self._change_pending = False
         self._change_label = 0
         self._change_confidence = 0
+        self._window_had_change = False
         #: Readings added to a window.
         self.received = 0
         #: Readings that never reached a window (wrong label set, full window).
@@ -347,14 +353,17 @@ class Aggregator:
             self.dropped += 1
             return
         self.received += 1
-        if label == self._streak_label:
-            self._streak_length = min(self._streak_length + 1, 0xFF)
-        else:
+        if label != self._streak_label:
             self._streak_label = label
-            self._streak_length = 1
+            self._streak_length = 0
             self._streak_confidence_sum = 0
             self._streak_confidence_n = 0
-        if confidence is not None and self._streak_confidence_n != 0xFF:
+        # Only the first CHANGE_STREAK readings of a streak matter: the last of them makes the
+        # change.
+        if self._streak_length == CHANGE_STREAK:
+            return
+        self._streak_length += 1
+        if confidence is not None:
             self._streak_confidence_sum += confidence
             self._streak_confidence_n += 1
         if (
@@ -424,13 +433,17 @@ class Aggregator:
             self._status_due = True
         if self._status_due:
             return "status"
-        if self._change_pending:
+        if self._change_pending and not self._window_had_change:
             return "change"
         if self.uptime_s - self._window.start_s >= self.window_s:
             if self._window.has_content(self.mode):
                 return "window"
-            self._window.reset(self.uptime_s)
+            self._restart_window()
         return None
+
+    def _restart_window(self) -> None:
+        self._window.reset(self.uptime_s)
+        self._window_had_change = False
 
     def _build(self, kind: str) -> Message:
         if kind == "status":
@@ -498,12 +511,13 @@ class Aggregator:
         elif kind == "change":
             self._change_pending = False
             self._reported_label = self._change_label
+            self._window_had_change = True
         else:
             readings = self._window.total
             self._reported_label = self._window.dominant()
             if self._change_label == self._reported_label:
                 self._change_pending = False
-            self._window.reset(self.uptime_s)
+            self._restart_window()
         self.sent += 1
         self.airtime_ms += airtime
         fport = port_of(message)
@@ -598,7 +612,7 @@ class Aggregator:
         self.label_set = label_set
         self._classes = len(label_set)
         self._window = Window(self._classes)
-        self._window.reset(self.uptime_s)
+        self._restart_window()
         self._streak_label = _NO_READING
         self._streak_length = 0
         self._reported_label = _NO_READING

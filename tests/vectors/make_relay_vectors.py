@@ -22,6 +22,7 @@ from typing import Any
 
 from lora_emotion import downlink as dl
 from lora_emotion import relay_protocol as rp
+from lora_emotion.aggregator import DEFAULT_LEDGER_CAPACITY
 from lora_emotion.budget import AirtimeLedger
 from lora_emotion.errors import DecodeError, EncodeError
 from lora_emotion.labels import FER2013, FERPLUS, PHYSIO3
@@ -29,8 +30,9 @@ from lora_emotion.messages import Mode, quantise_distribution
 
 HERE = Path(__file__).parent
 
-#: The relay's AirtimeLedger capacity (LORA_EMOTION_LEDGER_CAPACITY in LoraEmotionCore.h).
-RELAY_LEDGER_CAPACITY = 56
+#: The relay's AirtimeLedger capacity, taken from the Python twin so that it cannot drift;
+#: tests/test_aggregator.py holds the twin to LORA_EMOTION_LEDGER_CAPACITY in LoraEmotionCore.h.
+RELAY_LEDGER_CAPACITY = DEFAULT_LEDGER_CAPACITY
 
 
 def write(name: str, document: dict[str, Any], *, compact: bool = False) -> None:

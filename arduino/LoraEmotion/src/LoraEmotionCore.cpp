@@ -2,6 +2,8 @@
 // Port of src/lora_emotion/{_radix,messages,airtime,budget}.py; see LoraEmotionCore.h.
 #include "LoraEmotionCore.h"
 
+#include <string.h>
+
 namespace lora_emotion {
 
 namespace {
@@ -20,9 +22,8 @@ bool label_state(const LabelSet& set, uint8_t label, uint8_t confidence_pct, uin
     state = static_cast<uint32_t>(set.classes) * kConfidenceSteps;
     return true;
   }
-  if (label >= set.classes || confidence_pct > 100) return false;
   state = static_cast<uint32_t>(label) * kConfidenceSteps + confidence_pct;
-  return true;
+  return label < set.classes && confidence_pct <= 100;
 }
 
 Result emit(const BigUint& value, uint8_t length, uint8_t port, Payload& out) {
@@ -32,43 +33,32 @@ Result emit(const BigUint& value, uint8_t length, uint8_t port, Payload& out) {
   return Result::kOk;
 }
 
-// Digits of a Vitals payload folded into `value` (Horner): label, skin conductance, heart rate.
-bool fold_vitals(const LabelSet& set, const VitalsFields& v, BigUint& value) {
-  if (v.heart_rate_bpm < 0 && v.skin_conductance_centi_us < 0) return false;
-  if (v.heart_rate_bpm > kHeartRateRadix - 2) return false;
-  if (v.skin_conductance_centi_us > kSkinRadix - 2) return false;
-  uint32_t label_digit = 0;
+// A Vitals payload's digits (label, skin conductance, heart rate, most significant first)
+// folded into value (Horner), and their radices into states.
+bool fold_vitals(const LabelSet& set, const VitalsFields& v, BigUint& value, BigUint& states) {
+  uint32_t label = 0;
   if (v.label != kNoReading) {
-    uint32_t state;
-    if (!label_state(set, v.label, v.confidence_pct, state)) return false;
-    label_digit = 1 + state;
+    if (!label_state(set, v.label, v.confidence_pct, label)) return false;
+    ++label;
   }
-  value.mul_small(static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2);
-  value.add_small(label_digit);
-  value.mul_small(kSkinRadix);
-  value.add_small(v.skin_conductance_centi_us < 0 ? 0u : 1u + static_cast<uint32_t>(v.skin_conductance_centi_us));
-  value.mul_small(kHeartRateRadix);
-  value.add_small(v.heart_rate_bpm < 0 ? 0u : 1u + static_cast<uint32_t>(v.heart_rate_bpm));
+  // Absent (negative) is digit 0, a value v is v + 1.
+  const uint32_t skin = v.skin_conductance_centi_us < 0 ? 0u : 1u + static_cast<uint32_t>(v.skin_conductance_centi_us);
+  const uint32_t heart = v.heart_rate_bpm < 0 ? 0u : 1u + static_cast<uint32_t>(v.heart_rate_bpm);
+  if ((skin | heart) == 0 || skin >= kSkinRadix || heart >= kHeartRateRadix) return false;
+  const uint32_t digits[] = {label, skin, heart};
+  const uint32_t radices[] = {static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2, kSkinRadix, kHeartRateRadix};
+  for (uint8_t i = 0; i < 3; ++i) {
+    value.mul_add(radices[i], digits[i]);
+    states.mul_small(radices[i]);
+  }
   return true;
 }
 
-void multiply_by_vitals_states(const LabelSet& set, BigUint& value) {
-  value.mul_small(static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2);
-  value.mul_small(kSkinRadix);
-  value.mul_small(kHeartRateRadix);
-}
-
-// The composition rank of whole-percent shares summing to 100.
-bool distribution_rank(const LabelSet& set, const uint8_t* percent, BigUint& rank) {
-  uint16_t shares[kMaxWireClasses];
+// Shares summing to 100 widened for rank_composition.
+bool distribution_shares(const LabelSet& set, const uint8_t* percent, uint16_t* shares) {
   uint32_t total = 0;
-  for (uint8_t i = 0; i < set.classes; ++i) {
-    shares[i] = percent[i];
-    total += percent[i];
-  }
-  if (total != kDistributionTotal) return false;
-  rank_composition(shares, set.classes, kDistributionTotal, rank);
-  return true;
+  for (uint8_t i = 0; i < set.classes; ++i) total += shares[i] = percent[i];
+  return total == kDistributionTotal;
 }
 
 // Length of a variable-size payload of n elements: strictly growing with n so that the
@@ -106,65 +96,47 @@ uint8_t bytes_for_states(uint32_t states) {
 // ---- BigUint ------------------------------------------------------------------------------
 
 void BigUint::set(uint32_t value) {
-  for (uint8_t i = 0; i < kBytes; ++i) {
-    digits_[i] = static_cast<uint8_t>(value);
-    value >>= 8;
-  }
+  memset(digits_, 0, kBytes);
+  memcpy(digits_, &value, 4);  // every target of this library is little-endian
   overflow_ = false;
 }
 
-void BigUint::mul_small(uint32_t factor) {
-  uint32_t carry = 0;
-  for (uint8_t i = 0; i < kBytes; ++i) {
+void BigUint::mul_add(uint32_t factor, uint32_t addend) {
+  uint32_t carry = addend;
+  for (unsigned i = 0; i < kBytes; ++i) {
     // 255 * (2^24 - 1) + (2^24 - 1) < 2^32: a byte limb keeps this within 32 bits, so the
     // Cortex-M0+ needs no 64-bit multiply helper.
-    uint32_t t = digits_[i] * factor + carry;
+    const uint32_t t = digits_[i] * factor + carry;
     digits_[i] = static_cast<uint8_t>(t);
     carry = t >> 8;
   }
   if (carry != 0) overflow_ = true;
 }
 
-void BigUint::add_small(uint32_t addend) {
-  uint32_t carry = addend;
-  for (uint8_t i = 0; i < kBytes && carry != 0; ++i) {
-    uint32_t t = digits_[i] + carry;
+void BigUint::add_or_sub(const BigUint& other, bool subtract) {
+  // Subtraction adds the two's complement: the inverted digits plus one.
+  const uint8_t invert = subtract ? 0xFF : 0;
+  uint32_t carry = subtract;
+  for (unsigned i = 0; i < kBytes; ++i) {
+    const uint32_t t = digits_[i] + static_cast<uint8_t>(other.digits_[i] ^ invert) + carry;
     digits_[i] = static_cast<uint8_t>(t);
     carry = t >> 8;
   }
-  if (carry != 0) overflow_ = true;
-}
-
-void BigUint::add(const BigUint& other) {
-  uint16_t carry = 0;
-  for (uint8_t i = 0; i < kBytes; ++i) {
-    uint16_t t = static_cast<uint16_t>(digits_[i] + other.digits_[i] + carry);
-    digits_[i] = static_cast<uint8_t>(t);
-    carry = t >> 8;
-  }
-  if (carry != 0 || other.overflow_) overflow_ = true;
-}
-
-void BigUint::sub(const BigUint& other) {
-  int16_t borrow = 0;
-  for (uint8_t i = 0; i < kBytes; ++i) {
-    int16_t t = static_cast<int16_t>(digits_[i] - other.digits_[i] - borrow);
-    borrow = t < 0 ? 1 : 0;
-    digits_[i] = static_cast<uint8_t>(t + (borrow << 8));
-  }
-  if (other.overflow_) overflow_ = true;
+  // A sum carries out on overflow; a difference carries out unless it went below zero, which
+  // the callers rule out.
+  if (carry != subtract || other.overflow_) overflow_ = true;
 }
 
 void BigUint::decrement() {
-  for (uint8_t i = 0; i < kBytes; ++i) {
+  for (unsigned i = 0; i < kBytes; ++i) {
     if (digits_[i]-- != 0) return;
   }
 }
 
 uint16_t BigUint::div_small(uint16_t divisor) {
   uint32_t remainder = 0;
-  for (uint8_t i = kBytes; i-- > 0;) {
-    uint32_t t = (remainder << 8) | digits_[i];
+  for (unsigned i = kBytes; i-- > 0;) {
+    const uint32_t t = (remainder << 8) | digits_[i];
     digits_[i] = static_cast<uint8_t>(t / divisor);
     remainder = t % divisor;
   }
@@ -184,7 +156,7 @@ void BigUint::mul_binomial(uint32_t n, uint32_t k) {
 }
 
 int BigUint::compare(const BigUint& other) const {
-  for (uint8_t i = kBytes; i-- > 0;) {
+  for (unsigned i = kBytes; i-- > 0;) {
     if (digits_[i] != other.digits_[i]) return digits_[i] < other.digits_[i] ? -1 : 1;
   }
   return 0;
@@ -206,27 +178,33 @@ uint8_t length_for_states(const BigUint& states) {
   if (states.overflowed()) return 0xFF;
   BigUint top = states;
   top.decrement();
-  uint8_t length = top.length();
+  const uint8_t length = top.length();
   return length == 0 ? 1 : length;
 }
 
-void rank_composition(const uint16_t* vector, uint8_t parts, uint32_t total, BigUint& rank) {
-  // rank = sum over i < parts-1 of C(R_i + m_i, m_i) - C(R_i - c_i + m_i, m_i), where R_i is
-  // what is left of the total before part i and m_i = parts - 1 - i (_radix.rank_composition).
+void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUint& rank, BigUint& count) {
+  // Counted from the end, lexicographic order ranks v among the vectors of its total n as
+  // C(n + p - 1, p - 1) - 1 - sum over j = 1..p-1 of C(T_j + j - 1, j), with T_j the sum of
+  // the last j entries (Pascal's rule telescopes _radix.rank_composition's differences into
+  // this). Graded order puts the C(n - 1 + p, p) vectors of smaller totals first, which
+  // turns the leading term into C(n + p, p).
+  BigUint term;
+  uint32_t tail = 0;
   rank.set(0);
-  uint32_t remaining = total;
-  for (uint8_t i = 0; i + 1 < parts; ++i) {
-    uint32_t c = vector[i];
-    if (c == 0) continue;
-    uint32_t m = static_cast<uint32_t>(parts - 1 - i);
-    BigUint term(1);
-    term.mul_binomial(remaining + m, m);
-    rank.add(term);
+  for (uint8_t j = 1; j < parts; ++j) {
+    tail += vector[parts - j];
     term.set(1);
-    term.mul_binomial(remaining - c + m, m);
-    rank.sub(term);
-    remaining -= c;
+    term.mul_binomial(tail + j - 1, j);
+    rank.add(term);
   }
+  tail += vector[0];
+  const uint32_t k = parts - 1u + graded;
+  count.set(1);
+  count.mul_binomial(tail + k, k);
+  term = count;
+  term.decrement();
+  term.sub(rank);
+  rank = term;
 }
 
 // ---- encoders -----------------------------------------------------------------------------
@@ -236,16 +214,17 @@ Result encode_reading(const LabelSet& set, uint8_t label, uint8_t confidence_pct
   if (!valid_set(set) || !label_state(set, label, confidence_pct, state)) {
     return Result::kBadArgument;
   }
-  uint8_t length = bytes_for_states(static_cast<uint32_t>(set.classes) * kConfidenceSteps + 1);
+  const uint8_t length = bytes_for_states(static_cast<uint32_t>(set.classes) * kConfidenceSteps + 1);
   return emit(BigUint(state), length, port_for(set, MessageType::kReading), out);
 }
 
 Result encode_distribution(const LabelSet& set, const uint8_t* percent, Payload& out) {
+  uint16_t shares[kMaxWireClasses];
+  if (!valid_set(set) || !distribution_shares(set, percent, shares)) return Result::kBadArgument;
   BigUint rank;
-  if (!valid_set(set) || !distribution_rank(set, percent, rank)) return Result::kBadArgument;
-  BigUint states(1);
-  states.mul_binomial(kDistributionTotal + set.classes - 1u, set.classes - 1u);
-  return emit(rank, length_for_states(states), port_for(set, MessageType::kDistribution), out);
+  BigUint count;
+  rank_composition(shares, set.classes, false, rank, count);
+  return emit(rank, length_for_states(count), port_for(set, MessageType::kDistribution), out);
 }
 
 Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Payload& out) {
@@ -259,8 +238,7 @@ Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Paylo
     if (faces[i].label == kNoFace || !label_state(set, faces[i].label, faces[i].confidence_pct, state)) {
       return Result::kBadArgument;
     }
-    value.mul_small(element);
-    value.add_small(state);
+    value.mul_add(element, state);
     states.mul_small(element);
     length = next_sequence_length(states, length);
     if (length > kMaxPayload) return Result::kTooLarge;
@@ -270,54 +248,41 @@ Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Paylo
 
 Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* counts,
                       uint16_t no_face, uint8_t mean_confidence_pct, Payload& out) {
-  if (!valid_set(set) || window_s < 1 || window_s > kWindowRadix || mean_confidence_pct > 100) {
+  if (!valid_set(set) || window_s - 1 >= kWindowRadix || mean_confidence_pct > 100) {
     return Result::kBadArgument;
   }
   uint16_t vector[kMaxWireClasses + 1];
   uint32_t total = no_face;
-  bool any_class = false;
-  for (uint8_t i = 0; i < set.classes; ++i) {
-    vector[i] = counts[i];
-    total += counts[i];
-    any_class = any_class || counts[i] != 0;
-  }
+  uint32_t counted = 0;
+  for (uint8_t i = 0; i < set.classes; ++i) counted += vector[i] = counts[i];
   vector[set.classes] = no_face;
-  if (total > kSummaryMaxReadings || (!any_class && mean_confidence_pct != 0)) {
+  if (total + counted > kSummaryMaxReadings || (counted == 0 && mean_confidence_pct != 0)) {
     return Result::kBadArgument;
   }
   // Graded rank: the vectors with a smaller sum come first (_radix.rank_bounded).
-  const uint8_t parts = static_cast<uint8_t>(set.classes + 1);
   BigUint value;
-  if (total != 0) {
-    value.set(1);
-    value.mul_binomial(total - 1 + parts, parts);
-    BigUint rank;
-    rank_composition(vector, parts, total, rank);
-    value.add(rank);
-  }
-  value.mul_small(kWindowRadix);
-  value.add_small(window_s - 1);
-  value.mul_small(kConfidenceSteps);
-  value.add_small(mean_confidence_pct);
-  uint8_t length = value.length();
+  BigUint count;
+  rank_composition(vector, static_cast<uint8_t>(set.classes + 1), true, value, count);
+  value.mul_add(kWindowRadix, window_s - 1);
+  value.mul_add(kConfidenceSteps, mean_confidence_pct);
+  const uint8_t length = value.length();
   if (value.overflowed()) return Result::kTooLarge;
   return emit(value, length == 0 ? 1 : length, port_for(set, MessageType::kSummary), out);
 }
 
 Result encode_vitals(const LabelSet& set, const VitalsFields& vitals, Payload& out) {
   BigUint value;
-  if (!valid_set(set) || !fold_vitals(set, vitals, value)) return Result::kBadArgument;
   BigUint states(1);
-  multiply_by_vitals_states(set, states);
+  if (!valid_set(set) || !fold_vitals(set, vitals, value, states)) return Result::kBadArgument;
   return emit(value, length_for_states(states), port_for(set, MessageType::kVitals), out);
 }
 
 Result encode_status(const StatusFields& s, Payload& out) {
-  // Radices, most significant first (messages._STATUS_FIELDS); a value must be below its radix.
-  static const uint32_t kRadices[] = {16, 16, 64, 64, 102, 1u << 20, 65536, kWindowRadix, 4,
-                                      1024, kMaxSetId + 1u, 65536, 256, 4};
+  // Radices, most significant first (messages._STATUS_FIELDS), as powers of two up to 2^20
+  // (the exponent) or as themselves (24 label sets, 102 battery states).
+  static const uint8_t kRadices[] = {4, 4, 6, 6, 102, 20, 16, 16, 2, 10, kMaxSetId + 1u, 16, 8, 2};
   const uint32_t uptime_min = s.uptime_s / 60;
-  const uint32_t values[] = {
+  const uint32_t digits[] = {
       s.protocol_version,
       s.firmware[0],
       s.firmware[1],
@@ -334,11 +299,11 @@ Result encode_status(const StatusFields& s, Payload& out) {
       static_cast<uint32_t>(s.command_status),
   };
   BigUint value;
-  for (uint8_t i = 0; i < sizeof(kRadices) / sizeof(kRadices[0]); ++i) {
+  for (uint8_t i = 0; i < sizeof(kRadices); ++i) {
+    const uint32_t radix = kRadices[i] <= 20 ? 1u << kRadices[i] : kRadices[i];
     // Unsigned wrap-around turns battery -2 and window or budget 0 into huge values too.
-    if (values[i] >= kRadices[i]) return Result::kBadArgument;
-    value.mul_small(kRadices[i]);
-    value.add_small(values[i]);
+    if (digits[i] >= radix) return Result::kBadArgument;
+    value.mul_add(radix, digits[i]);
   }
   return emit(value, kStatusLength, kStatusPort, out);
 }
@@ -346,27 +311,27 @@ Result encode_status(const StatusFields& s, Payload& out) {
 Result quantise_weights(const uint32_t* weights, uint8_t count, uint8_t* percent_out) {
   // shares = floor(100 * w / sum); the shortfall goes one percent at a time to the largest
   // remainders, lower index first on ties. Exact, unlike the float version it mirrors.
-  if (count == 0 || count > kMaxWireClasses) return Result::kBadArgument;
+  if (count - 1u >= kMaxWireClasses) return Result::kBadArgument;
   const uint32_t kMaxSum = 0xFFFFFFFFu / kDistributionTotal;
   uint32_t sum = 0;
-  for (uint8_t i = 0; i < count; ++i) {
+  for (uint32_t i = 0; i < count; ++i) {
     if (weights[i] > kMaxSum - sum) return Result::kBadArgument;
     sum += weights[i];
   }
   if (sum == 0) return Result::kBadArgument;
   uint32_t remainders[kMaxWireClasses];
-  uint8_t given = 0;
-  for (uint8_t i = 0; i < count; ++i) {
-    uint32_t scaled = weights[i] * kDistributionTotal;
+  uint32_t shortfall = kDistributionTotal;
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t scaled = weights[i] * kDistributionTotal;
     percent_out[i] = static_cast<uint8_t>(scaled / sum);
     remainders[i] = scaled % sum;
-    given = static_cast<uint8_t>(given + percent_out[i]);
+    shortfall -= percent_out[i];
   }
   // The remainders add up to sum * shortfall with each below sum, so more than `shortfall`
   // of them are non-zero: zeroing a picked one never makes it eligible again.
-  for (uint8_t shortfall = static_cast<uint8_t>(kDistributionTotal - given); shortfall > 0; --shortfall) {
-    uint8_t best = 0;
-    for (uint8_t i = 1; i < count; ++i) {
+  for (; shortfall > 0; --shortfall) {
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < count; ++i) {
       if (remainders[i] > remainders[best]) best = i;
     }
     ++percent_out[best];
@@ -399,9 +364,12 @@ void BatchEncoder::multiply_by_element_states(BigUint& value) const {
     case MessageType::kBatchDistributions:
       value.mul_binomial(kDistributionTotal + set_.classes - 1u, set_.classes - 1u);
       break;
-    default:
-      multiply_by_vitals_states(set_, value);
+    default: {
+      const VitalsFields any = {0, 0, kNoReading, 0};
+      BigUint digits;
+      fold_vitals(set_, any, digits, value);
       break;
+    }
   }
 }
 
@@ -412,10 +380,10 @@ bool BatchEncoder::begin_entry(uint32_t age_s, MessageType kind) {
     fail(Result::kBadArgument);
     return false;
   }
-  value_.mul_small(kBatchGapRadix);
-  value_.add_small(age_s - previous_age_s_);
+  value_.mul_add(kBatchGapRadix, age_s - previous_age_s_);
   previous_age_s_ = age_s;
   ++count_;
+  multiply_by_element_states(value_);
   return true;
 }
 
@@ -423,25 +391,26 @@ Result BatchEncoder::add_reading(uint32_t age_s, uint8_t label, uint8_t confiden
   uint32_t state;
   if (!label_state(set_, label, confidence_pct, state)) return fail(Result::kBadArgument);
   if (!begin_entry(age_s, MessageType::kBatchReadings)) return error_;
-  multiply_by_element_states(value_);
   value_.add_small(state);
   return Result::kOk;
 }
 
 Result BatchEncoder::add_distribution(uint32_t age_s, const uint8_t* percent) {
-  BigUint rank;
-  if (!distribution_rank(set_, percent, rank)) return fail(Result::kBadArgument);
+  uint16_t shares[kMaxWireClasses];
+  if (!distribution_shares(set_, percent, shares)) return fail(Result::kBadArgument);
   if (!begin_entry(age_s, MessageType::kBatchDistributions)) return error_;
-  multiply_by_element_states(value_);
+  BigUint rank;
+  BigUint count;
+  rank_composition(shares, set_.classes, false, rank, count);
   value_.add(rank);
   return Result::kOk;
 }
 
 Result BatchEncoder::add_vitals(uint32_t age_s, const VitalsFields& vitals) {
   BigUint element;
-  if (!fold_vitals(set_, vitals, element)) return fail(Result::kBadArgument);
+  BigUint states;
+  if (!fold_vitals(set_, vitals, element, states)) return fail(Result::kBadArgument);
   if (!begin_entry(age_s, MessageType::kBatchVitals)) return error_;
-  multiply_by_element_states(value_);
   value_.add(element);
   return Result::kOk;
 }
@@ -461,26 +430,6 @@ Result BatchEncoder::finish(Payload& out) {
 }
 
 // ---- airtime ------------------------------------------------------------------------------
-
-uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz) {
-  if (sf < 7 || sf > 12 || (bandwidth_khz != 125 && bandwidth_khz != 250 && bandwidth_khz != 500) ||
-      phy_bytes > 255) {
-    return 0;
-  }
-  const uint32_t t_sym_us = (1u << sf) * 1000u / bandwidth_khz;  // exact: 8, 4 or 2 us per chip
-  // The SX1276 datasheet mandates low-data-rate optimisation above 16 ms per symbol.
-  const uint32_t de = t_sym_us > 16000 ? 1 : 0;
-  // 8*PL - 4*SF + 28 + 16*CRC - 20*IH with CRC on and an explicit header; the numerator is
-  // positive for every PHY payload LoRaWAN can have (13 bytes or more), so it stays unsigned
-  // and the clamp at 0 blocks of the datasheet only matters for shorter test inputs.
-  const uint32_t fixed = 4u * sf;
-  const uint32_t num = 8u * phy_bytes + 44;
-  const uint32_t den = 4 * (sf - 2 * de);
-  const uint32_t blocks = num > fixed ? (num - fixed + den - 1) / den : 0;
-  const uint32_t n_payload = 8 + blocks * 5;  // coding rate 4/5: 5 symbols per block
-  const uint32_t quarter_symbols = 4u * 8 + 17 + 4 * n_payload;  // (8 + 4.25 + n) * 4
-  return quarter_symbols * (t_sym_us / 4);
-}
 
 uint32_t airtime_charge_ms(uint8_t payload_size, uint8_t sf, uint16_t bandwidth_khz) {
   // LoRaWAN 1.0.4 §4: MHDR 1, DevAddr 4, FCtrl 1, FCnt 2, FPort 1, MIC 4 around the payload.
@@ -514,25 +463,26 @@ void AirtimeLedger::begin(uint32_t duty_cycle_budget_ms, uint32_t duty_cycle_win
   duty_window_ms_ = duty_cycle_window_ms;
   daily_cap_ms_ = daily_cap_ms;
   daily_window_ms_ = daily_window_ms;
-  head_ = 0;
   count_ = 0;
+}
+
+void AirtimeLedger::forget_oldest(uint32_t n) {
+  count_ = static_cast<uint16_t>(count_ - n);
+  for (uint32_t i = 0; i < count_; ++i) entries_[i] = entries_[i + n];
 }
 
 void AirtimeLedger::advance(uint32_t now_ms) {
   const uint32_t retention =
       daily_cap_ms_ != 0 && daily_window_ms_ > duty_window_ms_ ? daily_window_ms_ : duty_window_ms_;
-  while (count_ != 0 && now_ms - starts_[head_] >= retention) {
-    if (++head_ == kCapacity) head_ = 0;
-    --count_;
-  }
+  uint32_t expired = 0;
+  while (expired < count_ && now_ms - entries_[expired].start >= retention) ++expired;
+  forget_oldest(expired);
 }
 
 uint32_t AirtimeLedger::used(uint32_t now_ms, uint32_t window_ms) const {
   uint32_t total = 0;
-  uint16_t slot = head_;
-  for (uint16_t i = 0; i < count_; ++i) {
-    if (now_ms - starts_[slot] < window_ms) total += airtimes_[slot];
-    if (++slot == kCapacity) slot = 0;
+  for (uint32_t i = 0; i < count_; ++i) {
+    if (now_ms - entries_[i].start < window_ms) total += entries_[i].airtime;
   }
   return total;
 }
@@ -559,15 +509,11 @@ bool AirtimeLedger::record(uint32_t now_ms, uint32_t airtime_ms) {
   advance(now_ms);
   if (count_ == kCapacity) {
     // Merge the two oldest: the second keeps its (later) start and takes both airtimes.
-    uint16_t second = static_cast<uint16_t>(head_ + 1 == kCapacity ? 0 : head_ + 1);
-    airtimes_[second] += airtimes_[head_];
-    head_ = second;
-    --count_;
+    entries_[1].airtime += entries_[0].airtime;
+    forget_oldest(1);
   }
-  uint16_t slot = static_cast<uint16_t>(head_ + count_);
-  if (slot >= kCapacity) slot = static_cast<uint16_t>(slot - kCapacity);
-  starts_[slot] = now_ms;
-  airtimes_[slot] = airtime_ms;
+  entries_[count_].start = now_ms;
+  entries_[count_].airtime = airtime_ms;
   ++count_;
   return true;
 }
@@ -582,14 +528,12 @@ uint32_t AirtimeLedger::clear_delay(uint32_t now_ms, uint32_t window_ms, uint32_
   // is when the last entry walked over leaves the window.
   uint32_t in_use = used(now_ms, window_ms);
   uint32_t delay = 0;
-  uint16_t slot = head_;
-  for (uint16_t i = 0; i < count_ && in_use + airtime_ms > budget_ms; ++i) {
-    const uint32_t age = now_ms - starts_[slot];
+  for (uint32_t i = 0; i < count_ && in_use + airtime_ms > budget_ms; ++i) {
+    const uint32_t age = now_ms - entries_[i].start;
     if (age < window_ms) {
-      in_use -= airtimes_[slot];
+      in_use -= entries_[i].airtime;
       delay = window_ms - age;
     }
-    if (++slot == kCapacity) slot = 0;
   }
   return delay;
 }

@@ -152,10 +152,12 @@ class BigUint {
   explicit BigUint(uint32_t value) { set(value); }
 
   void set(uint32_t value);
-  void mul_small(uint32_t factor);  // factor < 2^24
-  void add_small(uint32_t addend);
-  void add(const BigUint& other);
-  void sub(const BigUint& other);     // requires *this >= other
+  // *this = *this * factor + addend; both below 2^24.
+  void mul_add(uint32_t factor, uint32_t addend);
+  void mul_small(uint32_t factor) { mul_add(factor, 0); }
+  void add_small(uint32_t addend) { mul_add(1, addend); }
+  void add(const BigUint& other) { add_or_sub(other, false); }
+  void sub(const BigUint& other) { add_or_sub(other, true); }  // requires *this >= other
   void decrement();                   // requires *this > 0
   uint16_t div_small(uint16_t divisor);  // returns the remainder; divisor > 0
   // *this *= C(n, k), exactly: after step j the value is x * C(n - k + j, j), and
@@ -168,6 +170,8 @@ class BigUint {
   bool write_be(uint8_t* out, uint8_t len) const;
 
  private:
+  void add_or_sub(const BigUint& other, bool subtract);
+
   uint8_t digits_[kBytes];
   bool overflow_;
 };
@@ -175,8 +179,11 @@ class BigUint {
 // Bytes needed for any value below `states` (at least 1), or 0xFF if `states` overflowed.
 uint8_t length_for_states(const BigUint& states);
 
-// Lexicographic rank of `vector` (parts entries summing to total) among all such vectors.
-void rank_composition(const uint16_t* vector, uint8_t parts, uint32_t total, BigUint& rank);
+// Rank of `vector` (parts entries) in lexicographic order among the vectors of the same
+// total, or in graded order (smaller totals first, then lexicographic) among all vectors;
+// `count` is the number of vectors ranked: those of its total, or with graded order those
+// up to its total.
+void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUint& rank, BigUint& count);
 
 // Several readings, distributions or vitals of one label set, each with its age. Add entries
 // newest first (ages non-decreasing, each at most 4095 s after the previous; the first at
@@ -209,7 +216,26 @@ class BatchEncoder {
 // with LoRaWAN's settings: coding rate 4/5, 8 preamble symbols, explicit header, CRC on,
 // low-data-rate optimisation when a symbol lasts more than 16 ms), or 0 for an invalid
 // argument. phy_bytes is the whole PHY payload: FRMPayload + 13 without FOpts.
-uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz);
+// constexpr: the relay charges every join attempt a constant worked out at compile time.
+constexpr uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz) {
+  if (sf < 7 || sf > 12 || (bandwidth_khz != 125 && bandwidth_khz != 250 && bandwidth_khz != 500) ||
+      phy_bytes > 255) {
+    return 0;
+  }
+  const uint32_t t_sym_us = (1u << sf) * 1000u / bandwidth_khz;  // exact: 8, 4 or 2 us per chip
+  // The SX1276 datasheet mandates low-data-rate optimisation above 16 ms per symbol.
+  const uint32_t de = t_sym_us > 16000 ? 1 : 0;
+  // 8*PL - 4*SF + 28 + 16*CRC - 20*IH with CRC on and an explicit header; the numerator is
+  // positive for every PHY payload LoRaWAN can have (13 bytes or more), so it stays unsigned
+  // and the clamp at 0 blocks of the datasheet only matters for shorter test inputs.
+  const uint32_t fixed = 4u * sf;
+  const uint32_t num = 8u * phy_bytes + 44;
+  const uint32_t den = 4 * (sf - 2 * de);
+  const uint32_t blocks = num > fixed ? (num - fixed + den - 1) / den : 0;
+  const uint32_t n_payload = 8 + blocks * 5;  // coding rate 4/5: 5 symbols per block
+  const uint32_t quarter_symbols = 4u * 8 + 17 + 4 * n_payload;  // (8 + 4.25 + n) * 4
+  return quarter_symbols * (t_sym_us / 4);
+}
 
 // What a budget is charged for one LoRaWAN uplink: ceil(time on air / 1 ms)
 // (lora_emotion.budget.airtime_charge_ms).
@@ -237,7 +263,7 @@ uint16_t crc16_ccitt(const uint8_t* data, size_t length, uint16_t crc = 0xFFFF);
 // entries are forgotten within a day.
 //
 // Same rules and results as lora_emotion.budget.AirtimeLedger while fewer than kCapacity
-// transmissions are remembered. When the ring is full, AirtimeLedger refuses to send; this
+// transmissions are remembered. When it is full, AirtimeLedger refuses to send; this
 // ledger instead merges the two oldest entries into one with the later start and the summed
 // airtime (lora_emotion.aggregator.DeviceLedger is the Python twin). Any window that holds
 // the earlier start also holds the later one, so a merged entry is counted at least wherever
@@ -265,18 +291,21 @@ class AirtimeLedger {
 
  private:
   void advance(uint32_t now_ms);
+  void forget_oldest(uint32_t n);
   uint32_t used(uint32_t now_ms, uint32_t window_ms) const;
   uint32_t clear_delay(uint32_t now_ms, uint32_t window_ms, uint32_t budget_ms,
                        uint32_t airtime_ms) const;
 
-  uint32_t starts_[kCapacity];
-  uint32_t airtimes_[kCapacity];
-  uint16_t head_;
-  uint16_t count_;
   uint32_t duty_budget_ms_;
   uint32_t duty_window_ms_;
   uint32_t daily_cap_ms_;
   uint32_t daily_window_ms_;
+  uint16_t count_;
+  struct Entry {
+    uint32_t start;
+    uint32_t airtime;
+  };
+  Entry entries_[kCapacity];  // oldest first
 };
 
 }  // namespace lora_emotion

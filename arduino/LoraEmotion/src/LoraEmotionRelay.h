@@ -6,8 +6,8 @@
 // * Rule 2, the radio is the scarce resource: readings (about 1 Hz) are aggregated into
 //   windows; a window goes out when it is due and the airtime budget allows it, otherwise it
 //   keeps growing, so no reading is lost to the budget. A change of dominant emotion is sent
-//   at once when a reserved share of the budget allows it. A status message reports health
-//   and acknowledges downlink commands.
+//   at once when a reserved share of the budget allows it, at most once per window. A
+//   status message reports health and acknowledges downlink commands.
 // * Rule 3, the budget is enforced here, not hoped for: every uplink and join attempt is
 //   charged to an AirtimeLedger (1 % in any hour, a daily cap over any 24 h) before it is
 //   sent, and a pacer spreads the daily cap over the day.
@@ -15,6 +15,8 @@
 // templates, which compile against MKRWAN's LoRaModem, Wire and Serial, or against fakes.
 #ifndef LORA_EMOTION_RELAY_H
 #define LORA_EMOTION_RELAY_H
+
+#include <string.h>
 
 #include "LoraEmotionCore.h"
 
@@ -48,13 +50,15 @@ enum class FrameResult : uint8_t {
 struct FrameFields {
   FrameType type;
   uint8_t label_set;
-  uint8_t label;
-  uint8_t confidence;
-  uint8_t count;  // weights or faces
+  uint8_t label;       // the first reading's (kNoReading: a vitals frame without one)
+  uint8_t confidence;  // the first reading's
+  uint8_t count;       // weights of a distribution, else readings in `faces`
   int16_t heart_rate_bpm;             // -1 absent
   int16_t skin_conductance_centi_us;  // -1 absent
-  uint16_t weights[kMaxRelayClasses];
-  Face faces[kMaxRelayClasses];  // confidence_pct may be kUnknownConfidence
+  uint32_t weights[kMaxRelayClasses];  // 0..65535, wide for quantise_weights
+  // The readings of a reading, faces or vitals frame. An empty faces frame is one "no face"
+  // reading (a face itself is never kNoFace). confidence_pct may be kUnknownConfidence.
+  Face faces[kMaxRelayClasses];
 };
 
 FrameResult decode_frame_payload(uint8_t type, const uint8_t* payload, uint8_t length,
@@ -72,8 +76,8 @@ class FrameReader {
 
  private:
   void drop(uint8_t count);
-  uint8_t buffer_[kMaxFrame];
   uint8_t length_;
+  uint8_t buffer_[kMaxFrame];
 };
 
 // Single-producer (I2C interrupt) single-consumer (loop) queue of whole transactions, each
@@ -93,53 +97,59 @@ class RxQueue {
   uint8_t accepted() const { return accepted_; }
 
  private:
-  volatile uint8_t buffer_[kSize];
   volatile uint8_t head_;   // written only by the interrupt
   volatile uint8_t tail_;   // written only by loop()
-  volatile uint16_t overflows_;
   volatile uint8_t accepted_;
+  volatile uint16_t overflows_;
+  volatile uint8_t buffer_[kSize];
 };
 
 // Runtime settings; downlink commands change them (docs/downlink.md).
 struct Config {
   LabelSet label_set;
-  Mode mode;
   uint32_t window_s;            // 1..65536
   uint16_t daily_budget_s;      // 1..1024
   uint16_t status_interval_min; // 1..65535
+  Mode mode;
 };
 
-// Statistics of the open aggregation window.
+// Statistics of the open aggregation window. The relay's own: the members declared inline
+// are defined in LoraEmotionRelay.cpp, the only place that uses them.
 class Window {
  public:
-  void reset(uint32_t start_s);
+  void reset(uint32_t start_s) {
+    memset(static_cast<void*>(this), 0, sizeof(*this));
+    start_s_ = start_s;
+  }
   // label: class or kNoFace; confidence: 0..100 or kUnknownConfidence; percent: the
   // reading's quantised distribution, or nullptr (then it counts 100 % for its class).
   // False when the window already holds 65535 readings.
-  bool add(uint8_t label, uint8_t confidence, const uint8_t* percent, uint8_t classes);
+  inline bool add(uint8_t label, uint8_t confidence, const uint8_t* percent, uint8_t classes);
   void add_vitals(int16_t heart_rate_bpm, int16_t skin_conductance_centi_us);
   uint16_t readings() const { return total_; }
   uint32_t start_s() const { return start_s_; }
-  bool has_content(Mode mode) const;
+  bool has_content(Mode mode) const {
+    return total_ != 0 || (mode == Mode::kVitals && (heart_n_ | skin_n_) != 0);
+  }
   // Highest count, lowest index on ties; kNoFace when no class was counted.
   uint8_t dominant(uint8_t classes) const;
   // Mean confidence of a class rounded half up; 0 when none of its readings carried one.
-  uint8_t mean_confidence(uint8_t label) const;
+  inline uint8_t mean_confidence(uint8_t label) const;
   Result build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& out) const;
 
  private:
   uint32_t start_s_;
+  uint32_t heart_sum_;
+  uint32_t skin_sum_;
   uint16_t total_;
   uint16_t no_face_;
+  uint16_t share_n_;
+  uint16_t heart_n_;
+  uint16_t skin_n_;
   uint16_t counts_[kMaxRelayClasses];
   uint16_t confidence_n_[kMaxRelayClasses];
   uint32_t confidence_sum_[kMaxRelayClasses];
   uint32_t share_sum_[kMaxRelayClasses];
-  uint16_t share_n_;
-  uint16_t heart_n_;
-  uint16_t skin_n_;
-  uint32_t heart_sum_;
-  uint32_t skin_sum_;
 };
 
 // Names the log formatter prints for the small codes in a LogRecord (LoraEmotionLog.cpp).
@@ -274,7 +284,7 @@ class Relay {
   // True for kListenMs after a sent uplink, until a downlink has been taken.
   bool listening(uint32_t now_ms) const { return listening_ && now_ms - listen_from_ms_ < kListenMs; }
   // For the sketch's own failures (e.g. the modem not answering at start-up).
-  void report_error(Name code, Name source, uint32_t now_ms) { count_error(code, source, now_ms); }
+  void report_error(Name code, Name source, uint32_t now_ms);
 
   const Config& config() const { return config_; }
   bool joined() const { return joined_; }
@@ -302,77 +312,88 @@ class Relay {
     if (n > 0) downlink(detail::downlink_port(modem, 0), data, n, static_cast<uint32_t>(clock()));
   }
 
+  // Every public step ticks first: the log stamps its records with the last tick's time.
   void tick(uint32_t now_ms);
-  void handle_transaction(const uint8_t* bytes, int length, uint32_t now_ms);
-  void handle_frame(const FrameFields& frame, Name source, uint32_t now_ms);
-  void add_reading(uint8_t label, uint8_t confidence, const uint8_t* percent, uint32_t now_ms);
-  void count_error(Name code, Name source, uint32_t now_ms);
-  void count_drop(Name reason, uint32_t n, uint32_t now_ms);
+  inline void handle_transaction(const uint8_t* bytes, int length);
+  void frame_result(FrameResult result, FrameFields& frame, Name source);
+  inline void handle_frame(FrameFields& frame, Name source);
+  inline void add_reading(uint8_t label, uint8_t confidence, const uint8_t* percent);
+  void count_error(Name code, Name source);
+  void count_drop(Name reason, uint32_t n);
   // One LogRecord for the sink: the values in the order of the event's keys.
   template <class... Values>
-  void note(LogEvent event, uint32_t now_ms, Values... values) const {
+  void note(LogEvent event, Values... values) const {
     const uint32_t list[] = {static_cast<uint32_t>(values)...};
-    emit(event, now_ms, nullptr, 0, list, sizeof...(values));
+    emit(log_shape(event, sizeof...(values)), list);
   }
-  void emit(LogEvent event, uint32_t now_ms, const uint8_t* bytes, uint8_t size,
-            const uint32_t* values, uint8_t count) const;
-  UplinkKind due(uint32_t now_ms);
-  Result build(UplinkKind kind, Payload& out) const;
-  uint32_t pacer_cost(uint32_t airtime_ms) const;
-  void defer(UplinkKind kind, Name reason, uint32_t wait_s, uint32_t now_ms);
-  void log_config(uint32_t now_ms);
-  void apply_label_set(const LabelSet& set, uint32_t now_ms);
-  StatusFields status_fields() const;
+  // An event, its value count and payload size packed into one argument, so that a log call
+  // passes everything in registers.
+  static constexpr uint32_t log_shape(LogEvent event, uint32_t count, uint32_t size = 0) {
+    return static_cast<uint32_t>(event) | count << 8 | size << 16;
+  }
+  void emit(uint32_t shape, const uint32_t* values, const uint8_t* bytes = nullptr) const;
+  inline UplinkKind due();
+  void restart_window();
+  inline Result build(UplinkKind kind, Payload& out) const;
+  uint32_t airtime_ms(uint8_t payload_size) const;
+  uint32_t pacer_cost(uint32_t airtime) const;
+  inline void defer(UplinkKind kind, Name reason, uint32_t wait_s);
+  // A message has left (delivered), or will never leave: the state that waited for it moves
+  // on. Returns the readings a delivered window carried.
+  uint32_t finish(UplinkKind kind, bool delivered, Name drop_reason);
+  inline void set_data_rate(int data_rate);
 
-  LogSink sink_;
+  // Small state first, by size: Thumb-1 loads reach 31 bytes (ldrb), 62 (ldrh) and 124 (ldr)
+  // past a base register, and a field beyond its reach costs extra instructions at every use.
   Config config_;
-  RxQueue queue_;
-  FrameReader reader_;
-  Window window_;
-  AirtimeLedger ledger_;
-
-  // clock
-  uint32_t last_ms_;
-  uint32_t uptime_s_;
-  uint16_t carry_ms_;
-  uint32_t last_plan_s_;
-  // counters (status "dropped" reports dropped + invalid, saturating)
-  uint32_t received_;
-  uint32_t dropped_;
-  uint32_t invalid_;
-  uint32_t uplinks_;
-  uint16_t overflows_seen_;
-  // change of dominant emotion
+  // bytes: change of dominant emotion, network and schedule
   uint8_t streak_label_;
   uint8_t streak_length_;
-  uint16_t streak_confidence_sum_;
   uint8_t streak_confidence_n_;
   uint8_t reported_label_;
   bool change_pending_;
   uint8_t change_label_;
   uint8_t change_confidence_;
-  // network and schedule
+  bool window_had_change_;  // a change has gone out since the window started
   bool joined_;
   uint8_t data_rate_;
   uint8_t join_attempts_;
   uint8_t error_streak_;
+  bool status_due_;
+  bool listening_;
+  UplinkKind sending_;
+  UplinkKind deferred_kind_;
+  uint8_t sent_data_rate_;
+  Name deferred_reason_;
+  uint8_t command_seq_;
+  CommandStatus command_status_;
+  // halfwords
+  uint16_t carry_ms_;
+  uint16_t overflows_seen_;
+  uint16_t streak_confidence_sum_;
+  uint16_t sent_airtime_ms_;
+  // words: clock, counters (status "dropped" reports dropped + invalid, saturating), schedule
+  LogSink sink_;
+  uint32_t last_ms_;
+  uint32_t uptime_s_;
+  uint32_t last_plan_s_;
+  uint32_t received_;
+  uint32_t dropped_;
+  uint32_t invalid_;
+  uint32_t uplinks_;
   uint32_t first_join_failure_s_;
   uint32_t next_join_s_;
   uint32_t retry_at_s_;
   uint32_t last_status_s_;
-  bool status_due_;
-  bool listening_;
   uint32_t listen_from_ms_;
   uint32_t off_start_ms_;
   uint32_t off_length_ms_;
   int32_t credit_s_;  // may go negative: a message dearer than the whole bucket leaves a debt
-  UplinkKind sending_;
-  uint8_t sent_data_rate_;
-  uint16_t sent_airtime_ms_;
-  UplinkKind deferred_kind_;
-  Name deferred_reason_;
-  uint8_t command_seq_;
-  CommandStatus command_status_;
+  // the large parts last
+  Window window_;
+  FrameReader reader_;
+  RxQueue queue_;
+  AirtimeLedger ledger_;
 };
 
 }  // namespace lora_emotion
