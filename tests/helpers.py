@@ -187,6 +187,13 @@ class DeviceToWebhook:
         answer: dict[str, Any] = response.json()
         return answer
 
+    def delivery(self, delivery_id: int) -> dict[str, Any]:
+        """One stored delivery as the read API returns it (payload, FPort, raw body)."""
+        response = self.client.get(f"/deliveries/{delivery_id}", headers=reader_headers())
+        assert response.status_code == 200, response.text
+        stored: dict[str, Any] = response.json()
+        return stored
+
     def readings(self) -> list[dict[str, Any]]:
         """Every stored reading of this device, oldest first as the API pages them."""
 

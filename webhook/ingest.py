@@ -8,14 +8,14 @@ with the token or the secret.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from starlette.requests import Request
-from starlette.responses import Response
+import orjson
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope, Send
 
 from lora_emotion.errors import LoraEmotionError, VerificationError
 from lora_emotion.kpn import parse_delivery, verify_token
@@ -65,18 +65,22 @@ def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(f"body of {declared} bytes exceeds the {limit}-byte limit")
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLargeError(f"body exceeds the {limit}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _check_media_type(content_type: str | None) -> None:
@@ -109,22 +113,27 @@ class Ingest:
                 "Things-Message-Token does not match the body under any secret of this destination"
             )
 
-    async def receive(self, request: Request) -> Response:
-        """Verify, decode and durably store one delivery.
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Verify, decode and durably store one delivery: ``POST /uplinks/kpn`` as ASGI.
 
-        Returns:
-            200 with ``status`` (``stored`` or ``duplicate``), ids and decode status.
+        Answers 200 with ``status`` (``stored`` or ``duplicate``), ids and decode status.
 
         Raises:
-            LoraEmotionError: with the HTTP status to answer (401, 403, 413, 415, 422, 503).
+            LoraEmotionError: with the HTTP status to answer (401, 403, 413, 415, 422, 503);
+                the application's exception handler writes the answer.
         """
         started = time.perf_counter()
-        headers = request.headers
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            # The first of repeated headers counts, as with Starlette's Headers.get.
+            headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
         plug = headers.get("things-plug-uuid")
         token = headers.get("things-message-token")
         try:
             _check_media_type(headers.get("content-type"))
-            body = await _read_body(request, self.settings.max_body_bytes)
+            body = await _read_body(
+                receive, headers.get("content-length"), self.settings.max_body_bytes
+            )
             self._verify(body, plug, token)
             now = time.time()
             delivery = parse_delivery(body, now=now, registry=self.registry)
@@ -132,7 +141,7 @@ class Ingest:
                 delivery,
                 plug_uuid=str(plug).strip().lower(),
                 received_at=now,
-                headers=json.dumps(kept_headers(headers), sort_keys=True),
+                headers=orjson.dumps(kept_headers(headers), option=orjson.OPT_SORT_KEYS).decode(),
                 body=body,
             )
             result = await self.writer.submit(item)
@@ -160,13 +169,25 @@ class Ingest:
                     "error": delivery.decode_error,
                 },
             )
+        answer = orjson.dumps(
+            {
+                "status": outcome,
+                "delivery_id": result.delivery_id,
+                "device": delivery.device,
+                "readings": len(item.readings),
+                "decode_status": delivery.decode_status,
+                "decode_error": delivery.decode_error,
+            }
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(answer)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer})
         metrics.DELIVERY_SECONDS.observe(time.perf_counter() - started)
-        answer = {
-            "status": outcome,
-            "delivery_id": result.delivery_id,
-            "device": delivery.device,
-            "readings": len(delivery.measurements),
-            "decode_status": delivery.decode_status,
-            "decode_error": delivery.decode_error,
-        }
-        return Response(json.dumps(answer), media_type="application/json")

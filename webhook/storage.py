@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import operator
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lora_emotion.kpn import EMOTION_NAME, Delivery, Measurement
+from lora_emotion.kpn import EMOTION_NAME, PAYLOAD_NAME, PORT_NAME, Delivery, Measurement
 
 from .schema import deliveries, devices, readings
 
@@ -57,6 +59,7 @@ __all__ = [
 
 
 CONFIDENCE_NAME = "confidence"
+_TRANSPORT_NAMES = frozenset({PAYLOAD_NAME, PORT_NAME})
 
 # Column order of the tuples in NewDelivery, with the PostgreSQL types binary COPY needs.
 DELIVERY_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -171,7 +174,12 @@ def new_delivery(
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.
     """
-    measurements = delivery.measurements
+    # The transport records (payload hex and FPort) are in the delivery row and its raw body;
+    # as readings they would double the rows a delivery writes and tell a reader nothing that
+    # the readings decoded from them do not.
+    measurements = [
+        m for m in delivery.measurements if m.origin != "kpn" or m.name not in _TRANSPORT_NAMES
+    ]
     row = (
         delivery.dedup_key,
         plug_uuid,
@@ -188,7 +196,7 @@ def new_delivery(
         body,
     )
     named = {delivery.device: delivery.dev_eui}
-    for item in measurements:
+    for item in delivery.measurements:
         named.setdefault(item.device, None)
     return NewDelivery(
         delivery.dedup_key,
@@ -220,6 +228,24 @@ class Store:
         self.read_engine.dispose()
 
 
+def _enter_wal(cursor: Any, busy_timeout_ms: int) -> None:
+    """Switch the database to WAL, waiting out other processes that are switching it too.
+
+    Changing the journal mode needs the database to itself, and SQLite reports "database is
+    locked" for it at once instead of calling the busy handler, so several workers opening a
+    new database together would fail without the retry (seen in the concurrent-start test).
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _sqlite_engine(url: str, *, immediate: bool, busy_timeout_ms: int) -> Engine:
     engine = create_engine(
         url,
@@ -234,7 +260,7 @@ def _sqlite_engine(url: str, *, immediate: bool, busy_timeout_ms: int) -> Engine
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enter_wal(cursor, busy_timeout_ms)
         # WAL with synchronous=FULL syncs the log at every commit: a 2xx survives power loss.
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")

@@ -74,9 +74,6 @@ class GroupCommitWriter:
         if not self.alive:
             raise StoreUnavailableError("the service is shutting down")
         future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        # A waiter that timed out no longer reads the outcome; retrieve it so asyncio does not
-        # report an exception "never retrieved".
-        future.add_done_callback(_consume)
         self._queue.append((item, future))
         self._wakeup.set()
         # A timer rather than asyncio.wait_for: it costs a task and a shield per request.
@@ -120,8 +117,3 @@ class GroupCommitWriter:
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
-
-
-def _consume(future: asyncio.Future[WriteResult]) -> None:
-    if not future.cancelled():
-        future.exception()

@@ -14,6 +14,7 @@ order or layout) collapse alike, while two uplinks always differ at least in the
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -24,8 +25,10 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Final, Literal
 
+from ._plain_pack import resolve_plain
 from .errors import DecodeError, EncodeError
-from .labels import DEFAULT_REGISTRY, LabelRegistry
+from .labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
+from .messages import set_id_of_port
 from .senml import RELATIVE_TIME_LIMIT, Record, ResolvedRecord, decode_json, resolve
 from .uplink import decode_uplink
 
@@ -212,6 +215,7 @@ def raw_payload_records(payload: bytes, fport: int) -> list[Record]:
     return [Record(n=PAYLOAD_NAME, vs=bytes(payload).hex().upper()), Record(n=PORT_NAME, v=fport)]
 
 
+@functools.lru_cache(maxsize=8192)  # a fleet repeats its few names in every delivery
 def split_name(name: str) -> tuple[str | None, str]:
     """Split a resolved SenML name into the device URN and the measurement name.
 
@@ -338,54 +342,123 @@ def _measurement(
     )
 
 
-def _pack_device(records: Sequence[Record]) -> str:
-    for record in records:
-        if record.bn is not None:
-            owner, _ = split_name(record.bn)
-            if owner is not None:
-                return owner
+def _pack_device(base_names: Iterable[str]) -> str:
+    for base_name in base_names:
+        owner, _ = split_name(base_name)
+        if owner is not None:
+            return owner
     raise DecodeError(
         "the pack names no device: expected a base name like urn:dev:DEVEUI:<16 hex digits>:",
         field="record 0 field 'bn'",
     )
 
 
-_BASE_FIELDS: Final = ("bn", "bt", "bu", "bv", "bs", "bver")
+#: One decoded record of a payload without its device and time: (name, unit, value, string
+#: value, bool value, data value, sum, update time, time offset).
+_Template = tuple[
+    str,
+    str | None,
+    float | None,
+    str | None,
+    bool | None,
+    bytes | None,
+    float | None,
+    float | None,
+    float,
+]
+#: Payloads decoded so far, with the label set they were decoded with: a fleet sends the same
+#: few hundred compact payloads over and over, and decoding one into records cost more CPU than
+#: the rest of a delivery's parsing. Emptied when full; the values are immutable.
+_NO_BASE: Final = (None,) * 6
+_Decoded = tuple[tuple[Record, ...], tuple[_Template, ...] | None]
+_DECODED: dict[tuple[int, bytes, LabelSet | None], _Decoded | str] = {}
+DECODED_CACHE_LIMIT: Final = 4096
 
 
-def _relative_measurements(
-    records: Sequence[Record], *, device: str, base_time: float
-) -> list[Measurement] | None:
-    """Resolve codec output the short way: named records, relative times, no base fields.
+def _relative_templates(records: Sequence[Record]) -> tuple[_Template, ...] | None:
+    """Codec output in the short form: named records with exactly one value, no base fields.
 
     That is what compact messages always decode to, and resolving it is only
-    ``time = base_time + t``. Anything else (a ThingsML pack with base fields of its own, a
-    record without exactly one value) returns ``None`` and goes through :func:`resolve`.
+    ``time = base_time + t``. Anything else (a ThingsML pack with base fields of its own)
+    returns ``None`` and goes through :func:`resolve`.
     """
+    out = []
+    for record in records:
+        if (
+            record.n is None
+            or record.extra
+            or (record.bn, record.bt, record.bu, record.bv, record.bs, record.bver) != _NO_BASE
+            or (
+                (record.v is not None)
+                + (record.vs is not None)
+                + (record.vb is not None)
+                + (record.vd is not None)
+            )
+            != 1
+            or not _NAME_RE.fullmatch(record.n)
+        ):
+            return None
+        out.append(
+            (
+                record.n,
+                record.u,
+                None if record.v is None else float(record.v),
+                record.vs,
+                record.vb,
+                record.vd,
+                None if record.s is None else float(record.s),
+                record.ut,
+                record.t or 0.0,
+            )
+        )
+    return tuple(out)
+
+
+def _decoded(payload: bytes, fport: int, registry: LabelRegistry) -> _Decoded:
+    """``decode_uplink`` with its records' templates, remembered per payload.
+
+    Raises:
+        DecodeError: the payload does not decode.
+    """
+    set_port = set_id_of_port(fport)
+    key = (fport, payload, None if set_port is None else registry.get(set_port[0]))
+    known: _Decoded | str | None = _DECODED.get(key)
+    if known is None:
+        try:
+            records = tuple(decode_uplink(payload, fport=fport, registry=registry))
+            known = (records, _relative_templates(records))
+        except DecodeError as exc:
+            known = str(exc)
+        if len(_DECODED) >= DECODED_CACHE_LIMIT:
+            _DECODED.clear()
+        _DECODED[key] = known
+    if isinstance(known, str):
+        raise DecodeError(known)
+    return known
+
+
+def _from_templates(
+    templates: Sequence[_Template], *, device: str, base_time: float
+) -> list[Measurement] | None:
     if base_time < RELATIVE_TIME_LIMIT:
         return None
     out = []
-    for record in records:
-        if record.n is None or any(getattr(record, name) is not None for name in _BASE_FIELDS):
-            return None
-        values = [v for v in (record.v, record.vs, record.vb, record.vd) if v is not None]
-        if len(values) != 1 or record.extra:
-            return None
-        time = base_time + (record.t or 0.0)
-        if not (MIN_TIME <= time < MAX_TIME and _NAME_RE.fullmatch(record.n)):
+    for name, unit, value, text, flag, data, total, update_time, offset in templates:
+        time = base_time + offset
+        if not MIN_TIME <= time < MAX_TIME:
             return None
         out.append(
             Measurement(
                 device=device,
-                name=record.n,
+                name=name,
                 time=time,
-                unit=record.u,
-                value=None if record.v is None else float(record.v),
-                string_value=record.vs,
-                bool_value=record.vb,
-                data_value=record.vd,
-                sum=None if record.s is None else float(record.s),
-                update_time=record.ut,
+                unit=unit,
+                value=value,
+                string_value=text,
+                bool_value=flag,
+                data_value=data,
+                sum=total,
+                update_time=update_time,
                 origin="payload",
             )
         )
@@ -423,11 +496,12 @@ def _decode_payloads(
             fport = int(port_value)
             if first_port is None:
                 first_port = fport
-            records = decode_uplink(payload, fport=fport, registry=registry)
-            fast = _relative_measurements(records, device=item.device, base_time=item.time)
-            if fast is not None:
-                decoded.extend(fast)
-                continue
+            records, templates = _decoded(payload, fport, registry)
+            if templates is not None:
+                fast = _from_templates(templates, device=item.device, base_time=item.time)
+                if fast is not None:
+                    decoded.extend(fast)
+                    continue
             base = Record(bn=item.device + ":", bt=item.time)
             resolved = resolve([base, *records], now=now)
             decoded.extend(
@@ -469,10 +543,17 @@ def parse_delivery(
         DecodeError: the body is not a SenML JSON pack, names no device, or holds a record
             that does not resolve (no name, several values, a time outside 1970..9999).
     """
-    records = decode_json(body)
-    device = _pack_device(records)
     # Resolved against 0 first: the key must not depend on the arrival time.
-    resolved = resolve(records, now=0.0)
+    plain = resolve_plain(body, now=0.0) if isinstance(body, bytes) else None
+    if plain is not None and plain[1]:
+        base_names, resolved = plain
+        device = _pack_device(base_names)
+        first_base_time = None  # only needed when there is no measurement
+    else:
+        records = decode_json(body)
+        device = _pack_device(record.bn for record in records if record.bn is not None)
+        resolved = resolve(records, now=0.0)
+        first_base_time = _first_base_time(records)
     key = dedup_key(device, resolved)
     measurements = [
         _measurement(
@@ -485,7 +566,7 @@ def parse_delivery(
     ]
     decoded, errors, fport, payload = _decode_payloads(measurements, now=now, registry=registry)
     has_payload = any(m.name == PAYLOAD_NAME for m in measurements)
-    event_time = measurements[0].time if measurements else _first_base_time(records)
+    event_time = measurements[0].time if measurements else first_base_time
     return Delivery(
         device=device,
         dev_eui=_dev_eui_of(device),

@@ -37,7 +37,12 @@ def test_a_run_against_the_webhook_is_stored_and_summarised(
         assert len(devices) == 2
         for device in devices:
             readings = all_readings(server.get, device["urn"])
-            assert {r["name"] for r in readings} >= {"payload", "port"}
+            # The raw payload and FPort stay on the delivery; readings are what they decode to.
+            assert "emotion" in {r["name"] for r in readings}
+            assert not {r["name"] for r in readings} & {"payload", "port"}
+            deliveries = server.get("/deliveries", device=device["urn"])["deliveries"]
+            assert deliveries and all(d["decode_status"] == "ok" for d in deliveries)
+            assert all(d["payload"] and d["fport"] for d in deliveries)
 
 
 def test_text_summary_and_progress(capsys: pytest.CaptureFixture[str]) -> None:

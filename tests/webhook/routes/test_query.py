@@ -128,9 +128,9 @@ def test_csv_export(
     assert response.headers["content-type"].startswith("text/csv")
     assert "0004A30B001F1234-readings.csv" in response.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(response.text)))
-    assert len(rows) == 10 * 4
+    assert len(rows) == 10 * 2
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
-    assert {r["name"] for r in rows} == {"payload", "port", "emotion", "confidence"}
+    assert {r["name"] for r in rows} == {"emotion", "confidence"}
 
 
 def test_json_export_is_a_senml_pack(
