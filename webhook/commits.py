@@ -19,12 +19,12 @@ milliseconds under load. psycopg's asyncio connection waits inside the event loo
 requests are parsed while the server works. sqlite3 has no asynchronous interface, and its
 calls are short and local, so it keeps a thread.
 
-Why COPY on PostgreSQL: measured on the benchmark machine, readings cost 8 µs of wall time and
-1.6 µs of client CPU per row with ``COPY ... (FORMAT BINARY)``, against 22 µs and 11 µs with
-``INSERT ... SELECT FROM unnest(arrays)`` and several times more with ``executemany``.
-Deliveries need ``ON CONFLICT`` and ``RETURNING``, which COPY lacks, so they are copied into a
-temporary staging table and moved on by one ``INSERT ... SELECT`` per batch. SQLite goes
-through SQLAlchemy Core statements.
+Why one statement per batch on PostgreSQL: the deliveries, their readings and new devices go in
+as one ``INSERT ... SELECT FROM json_to_recordset(...)`` chain with the whole batch as one JSON
+parameter. That is one round trip and, in autocommit, one transaction; psycopg does no work per
+value, and the server parses one text. It replaced ``COPY`` into a staging table followed by
+``INSERT ... SELECT``, which took three round trips per batch. SQLite goes through SQLAlchemy
+Core statements and the sqlite3 cursor of SQLAlchemy's transaction.
 """
 
 from __future__ import annotations
