@@ -504,14 +504,20 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
         "the delivery's own work; plain KPN packs are decoded and resolved in one pass "
         "(`lora_emotion/_plain_pack.py`) instead of being validated twice; a fleet's few "
         "hundred distinct payloads are decoded once and remembered; a batch is one SQL "
-        "statement with its rows as one JSON parameter (one round trip, no per-value work in "
-        "psycopg); payload and port stay in the delivery row instead of becoming two more "
-        "readings; orjson writes the answer and the kept headers.",
+        "statement with its rows as one jsonb parameter without null fields (one round trip, "
+        "no per-value work in psycopg, and PostgreSQL parses it once: as json it was checked "
+        "on input and parsed again by every `json_to_recordset`, which with the nulls cost "
+        "about 8 µs of its CPU per delivery); payload and port stay in the delivery row "
+        "instead of becoming two more readings; a measurement is a named tuple (0.7 µs to "
+        "build, 2.0 µs as a frozen dataclass, four or more per delivery); orjson writes the "
+        "answer and the kept headers.",
         "- **Where the rest goes**: uvicorn's HTTP handling and the event loop (about a third "
         "of a worker's CPU), parsing and resolving the pack and building the rows (about a "
-        "third), the commit and the answer. PostgreSQL spends most of its share on index "
-        "entries: a delivery is one row with three indexes and, for a reading, two rows with "
-        "two indexes each.",
+        "third), the commit and the answer. In PostgreSQL, `EXPLAIN ANALYZE` of a batch of "
+        "100 deliveries gives about 3.3 ms: 0.4 ms unpacking the parameter, 1.1 ms inserting "
+        "the deliveries (three indexes each) and 0.8 ms the 200 readings (two indexes each); "
+        "the commit's WAL flush and the protocol come on top. Dropping an index or comparing "
+        "keys with the C collation made no measurable difference.",
         "- **Earlier findings that still hold**: the foreign key from readings to deliveries "
         "doubled PostgreSQL's CPU per delivery and was dropped (readings only ever go in with "
         "their delivery, in one statement); a writer thread lost milliseconds per commit "

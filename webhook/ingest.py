@@ -147,7 +147,7 @@ class Ingest:
             result = await self.writer.submit(item)
         except LoraEmotionError as exc:
             outcome = _OUTCOME_BY_STATUS.get(exc.http_status, "malformed")
-            metrics.DELIVERIES.labels(outcome).inc()
+            metrics.OUTCOME_COUNTERS[outcome].inc()
             level = logging.ERROR if isinstance(exc, StoreUnavailableError) else logging.WARNING
             log.log(
                 level,
@@ -157,7 +157,7 @@ class Ingest:
             )
             raise
         outcome = "duplicate" if result.duplicate else "stored"
-        metrics.DELIVERIES.labels(outcome).inc()
+        metrics.OUTCOME_COUNTERS[outcome].inc()
         if delivery.decode_status == "error" and not result.duplicate:
             metrics.DECODE_ERRORS.inc()
             log.warning(

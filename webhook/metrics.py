@@ -26,6 +26,7 @@ __all__ = [
     "DELIVERIES",
     "DELIVERY_SECONDS",
     "OUTCOMES",
+    "OUTCOME_COUNTERS",
     "render",
 ]
 
@@ -46,6 +47,9 @@ DELIVERIES = Counter(
     "KPN deliveries received, by outcome.",
     ["outcome"],
 )
+#: ``DELIVERIES`` by outcome, created up front so that every outcome shows from the start
+#: (at 0), and looked up once: ``labels()`` takes a lock and builds a key on every call.
+OUTCOME_COUNTERS = {outcome: DELIVERIES.labels(outcome) for outcome in OUTCOMES}
 DECODE_ERRORS = Counter(
     "lora_emotion_decode_errors",
     "Stored deliveries whose raw payload did not decode.",
@@ -65,9 +69,6 @@ BATCH_SIZE = Histogram(
     "Deliveries committed per transaction.",
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
-
-for _outcome in OUTCOMES:
-    DELIVERIES.labels(_outcome)
 
 
 def render() -> bytes:
