@@ -27,7 +27,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, NamedTuple
 
 import cbor2
 
@@ -135,13 +135,16 @@ class Record:
         return out
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResolvedRecord:
+class ResolvedRecord(NamedTuple):
     """A record in RFC 8428 §4.6 resolved form: full name, absolute time, no base fields.
 
     ``value`` is the one value of the record (``v`` with ``bv`` added, ``vs``, ``vb`` or ``vd``),
     or ``None`` when the record carries only a sum. ``extra`` holds the unknown fields and, when
     the pack declares a SenML version other than 10, ``("bver", version)`` as §4.6 requires.
+
+    A named tuple rather than a frozen dataclass, like :class:`lora_emotion.kpn.Measurement`:
+    the webhook resolves every record of every delivery, and the tuple builds in a third of
+    the time. Both are immutable.
     """
 
     name: str
