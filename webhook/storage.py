@@ -61,7 +61,8 @@ __all__ = [
 CONFIDENCE_NAME = "confidence"
 _TRANSPORT_NAMES = frozenset({PAYLOAD_NAME, PORT_NAME})
 
-# Column order of the tuples in NewDelivery, with the PostgreSQL types binary COPY needs.
+# Column order of the tuples in NewDelivery, with the PostgreSQL types the batch statement
+# reads them as.
 DELIVERY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("dedup_key", "varchar"),
     ("plug_uuid", "text"),
