@@ -1,16 +1,23 @@
 """``lora-emotion frame``: build and open LoRaWAN 1.0.x data frames from the shell.
 
-Session keys are taken as arguments but never printed, not even in error messages: argparse
-echoes a rejected value unless the type converter raises ``ArgumentTypeError`` with its own
-text, so every converter here does exactly that.
+Session keys are never printed, not even in error messages: argparse echoes a rejected value
+unless the type converter raises ``ArgumentTypeError`` with its own text, so every converter
+here does exactly that, and a key from the environment is rejected by name, never by value.
+
+Each key comes from its flag (``--nwkskey``, ``--appskey``) or, when the flag is absent, from
+``$LORA_EMOTION_NWKSKEY`` / ``$LORA_EMOTION_APPSKEY``. The environment is the recommended way:
+a command line lands in shell history and is readable by every local user through ``ps`` and
+``/proc/<pid>/cmdline``, whereas a process's environment is readable only by its owner and root.
+The flag still wins, so a one-off override needs no ``unset``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..lorawan import (
     DataFrame,
@@ -22,34 +29,53 @@ from ..lorawan import (
     verify_mic,
 )
 
-DECODE_EPILOG = """\
-examples:
-  # the first frame of a session (counter below 65536)
-  lora-emotion frame decode 40F17DBE4900020001954378762B11FF0D \\
-      --nwkskey 44024241ED4CE9A68C6A8BC055233FD3 --appskey EC925802AE430CA77FD3DD73CB2CC588
+NWKSKEY_ENV = "LORA_EMOTION_NWKSKEY"
+APPSKEY_ENV = "LORA_EMOTION_APPSKEY"
 
-  # a device that has sent more than 65535 frames: say where its counter was
-  lora-emotion frame decode HEX --nwkskey ... --appskey ... --last-fcnt 70000
+# The keys shown are the public example of the lora-packet README, harmless in shell history;
+# real ones are better sourced from a file, which keeps them out of history as well as ps.
+_KEYS_FROM_ENVIRONMENT = f"""\
+  # the session keys, from the environment (--nwkskey/--appskey also work, and win,
+  # but leave the keys in shell history and in ps for every local user to see)
+  export {NWKSKEY_ENV}=44024241ED4CE9A68C6A8BC055233FD3
+  export {APPSKEY_ENV}=EC925802AE430CA77FD3DD73CB2CC588
 
-  # or give the high 16 bits of the counter directly, and print JSON
-  lora-emotion frame decode HEX --nwkskey ... --appskey ... --fcnt-msb 1 --json
+  # real keys: put the two export lines in a file only you can read, and source it
+  . ~/.config/lora-emotion/session-keys
 """
 
-ENCODE_EPILOG = """\
+DECODE_EPILOG = f"""\
 examples:
-  lora-emotion frame encode --devaddr 49BE7DF1 --fcnt 2 --fport 1 --payload 74657374 \\
-      --nwkskey 44024241ED4CE9A68C6A8BC055233FD3 --appskey EC925802AE430CA77FD3DD73CB2CC588
+{_KEYS_FROM_ENVIRONMENT}
+  # the first frame of a session (counter below 65536)
+  lora-emotion frame decode 40F17DBE4900020001954378762B11FF0D
+
+  # a device that has sent more than 65535 frames: say where its counter was
+  lora-emotion frame decode HEX --last-fcnt 70000
+
+  # or give the high 16 bits of the counter directly, and print JSON
+  lora-emotion frame decode HEX --fcnt-msb 1 --json
+"""
+
+ENCODE_EPILOG = f"""\
+examples:
+{_KEYS_FROM_ENVIRONMENT}
+  lora-emotion frame encode --devaddr 49BE7DF1 --fcnt 2 --fport 1 --payload 74657374
 
   # a confirmed downlink with a MAC command piggy-backed in FOpts
   lora-emotion frame encode --downlink --confirmed --devaddr 260B1234 --fcnt 70000 \\
-      --fopts 02 --fport 7 --payload 01 --nwkskey ... --appskey ... --json
+      --fopts 02 --fport 7 --payload 01 --json
 """
 
-FRAME_EPILOG = """\
+FRAME_EPILOG = f"""\
 examples:
-  lora-emotion frame encode --devaddr 49BE7DF1 --fcnt 2 --fport 1 --payload 74657374 \\
-      --nwkskey 44024241ED4CE9A68C6A8BC055233FD3 --appskey EC925802AE430CA77FD3DD73CB2CC588
-  lora-emotion frame decode 40F17DBE4900020001954378762B11FF0D --nwkskey ... --appskey ...
+  export {NWKSKEY_ENV}=44024241ED4CE9A68C6A8BC055233FD3
+  export {APPSKEY_ENV}=EC925802AE430CA77FD3DD73CB2CC588
+  lora-emotion frame encode --devaddr 49BE7DF1 --fcnt 2 --fport 1 --payload 74657374
+  lora-emotion frame decode 40F17DBE4900020001954378762B11FF0D
+
+the session keys come from ${NWKSKEY_ENV} and ${APPSKEY_ENV}, or from
+--nwkskey/--appskey (which win, but show the keys in shell history and ps)
 
 see 'lora-emotion frame decode --help' and 'lora-emotion frame encode --help'
 """
@@ -86,7 +112,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     decode.add_argument("phy", metavar="HEX", type=_phy_hex, help="the PHYPayload in hex")
-    _add_key_arguments(decode)
+    _add_key_arguments(decode, _decode)
     counter = decode.add_mutually_exclusive_group()
     counter.add_argument(
         "--fcnt-msb",
@@ -101,7 +127,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="the last 32-bit counter seen from this device; the new one is inferred from it",
     )
     decode.add_argument("--json", action="store_true", help="print one JSON object")
-    decode.set_defaults(handler=_decode)
 
     encode = actions.add_parser(
         "encode",
@@ -143,7 +168,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=b"",
         help="MAC commands piggy-backed in FOpts, in hex (at most 15 bytes)",
     )
-    _add_key_arguments(encode)
+    _add_key_arguments(encode, _encode)
     encode.add_argument("--confirmed", action="store_true", help="a confirmed data frame")
     encode.add_argument("--downlink", action="store_true", help="a downlink (default: uplink)")
     encode.add_argument("--adr", action="store_true", help="set FCtrl.ADR")
@@ -153,24 +178,58 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--fpending", action="store_true", help="set FCtrl bit 4 (FPending down, ClassB up)"
     )
     encode.add_argument("--json", action="store_true", help="print one JSON object")
-    encode.set_defaults(handler=_encode)
 
 
-def _add_key_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--nwkskey",
-        metavar="HEX",
-        required=True,
-        type=_key,
-        help="the network session key, 32 hex digits (never printed)",
-    )
-    parser.add_argument(
-        "--appskey",
-        metavar="HEX",
-        required=True,
-        type=_key,
-        help="the application session key, 32 hex digits (never printed)",
-    )
+class _SessionKey(NamedTuple):
+    dest: str
+    flag: str
+    env: str
+    whose: str
+
+
+_SESSION_KEYS = (
+    _SessionKey("nwkskey", "--nwkskey", NWKSKEY_ENV, "network"),
+    _SessionKey("appskey", "--appskey", APPSKEY_ENV, "application"),
+)
+
+
+def _add_key_arguments(
+    parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace], int]
+) -> None:
+    """Add the key flags, and make ``handler`` run with both keys resolved."""
+    for key in _SESSION_KEYS:
+        parser.add_argument(
+            key.flag,
+            metavar="HEX",
+            type=_key,
+            help=f"the {key.whose} session key, 32 hex digits (default: ${key.env}, which keeps"
+            " it out of shell history and ps; never printed)",
+        )
+
+    # The environment is read only once parsing is done, so that a flag given on the
+    # command line wins without the variable being looked at, even when it is malformed.
+    def run(args: argparse.Namespace) -> int:
+        for key in _SESSION_KEYS:
+            if getattr(args, key.dest) is None:
+                setattr(args, key.dest, _key_from_environment(parser, key))
+        return handler(args)
+
+    parser.set_defaults(handler=run)
+
+
+def _key_from_environment(parser: argparse.ArgumentParser, key: _SessionKey) -> bytes:
+    """The key in its variable; else a usage error (exit 2) naming flag and variable."""
+    # An empty variable counts as unset: `export VAR=$TYPO` leaves one behind.
+    text = os.environ.get(key.env)
+    if not text:
+        parser.error(
+            f"the {key.whose} session key is missing: set {key.env} or give {key.flag} HEX"
+        )
+    try:
+        return _key(text)
+    except argparse.ArgumentTypeError as exc:
+        # _key's message never contains the value; this one must not either.
+        parser.error(f"environment variable {key.env}: {exc}")
 
 
 def _decode(args: argparse.Namespace) -> int:
