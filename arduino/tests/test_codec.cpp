@@ -261,6 +261,16 @@ void test_big_uint() {
   CHECK_EQ(1, small.length());
   small.decrement();
   CHECK_EQ(0, small.length());
+  // complement_add: other - 1 - *this, across a borrow into a higher byte and from zero.
+  BigUint low(0x00FF);
+  low.complement_add(BigUint(0x10000));
+  CHECK(low.compare(BigUint(0xFF00)) == 0 && !low.overflowed());
+  BigUint zero;
+  zero.complement_add(BigUint(256));
+  CHECK(zero.compare(BigUint(255)) == 0 && zero.length() == 1 && !zero.overflowed());
+  BigUint equal(7);
+  equal.complement_add(BigUint(7));  // below zero: reported as an overflow
+  CHECK(equal.overflowed());
   CHECK_EQ(1, bytes_for_states(1));
   CHECK_EQ(1, bytes_for_states(256));
   CHECK_EQ(2, bytes_for_states(257));

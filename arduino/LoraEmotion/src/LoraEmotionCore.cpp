@@ -1,4 +1,5 @@
-// LoraEmotionCore.cpp - encoders, fixed-capacity integer, airtime and ledger.
+// LoraEmotionCore.cpp - encoders, fixed-capacity integer and ledger (the airtime and CRC
+// functions are inline in the header).
 // Port of src/lora_emotion/{_radix,messages,airtime,budget}.py; see LoraEmotionCore.h.
 #include "LoraEmotionCore.h"
 
@@ -8,11 +9,10 @@ namespace lora_emotion {
 
 namespace {
 
-bool valid_set(const LabelSet& set) {
-  return set.classes >= 2 && set.classes <= kMaxWireClasses && set.id <= kMaxSetId;
-}
-
+// The port of a message of a valid set, or 0 (never a set's port) for an invalid set: one
+// call both checks the set and yields the port.
 uint8_t port_for(const LabelSet& set, MessageType type) {
+  if (set.classes < 2 || set.classes > kMaxWireClasses || set.id > kMaxSetId) return 0;
   return static_cast<uint8_t>(kSetBlockBase + kSetBlockSize * set.id + static_cast<uint8_t>(type));
 }
 
@@ -45,19 +45,20 @@ bool fold_vitals(const LabelSet& set, const VitalsFields& v, BigUint& value, Big
   const uint32_t skin = v.skin_conductance_centi_us < 0 ? 0u : 1u + static_cast<uint32_t>(v.skin_conductance_centi_us);
   const uint32_t heart = v.heart_rate_bpm < 0 ? 0u : 1u + static_cast<uint32_t>(v.heart_rate_bpm);
   if ((skin | heart) == 0 || skin >= kSkinRadix || heart >= kHeartRateRadix) return false;
-  const uint32_t digits[] = {label, skin, heart};
-  const uint32_t radices[] = {static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2, kSkinRadix, kHeartRateRadix};
-  for (uint8_t i = 0; i < 3; ++i) {
-    value.mul_add(radices[i], digits[i]);
-    states.mul_small(radices[i]);
-  }
+  // The two vitals digits together stay below 2^24 (10002 * 252), so they fold as one.
+  const uint32_t label_radix = static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2;
+  constexpr uint32_t kVitalsRadix = static_cast<uint32_t>(kSkinRadix) * kHeartRateRadix;
+  value.mul_add(label_radix, label);
+  value.mul_add(kVitalsRadix, skin * kHeartRateRadix + heart);
+  states.mul_small(label_radix);
+  states.mul_small(kVitalsRadix);
   return true;
 }
 
 // Shares summing to 100 widened for rank_composition.
 bool distribution_shares(const LabelSet& set, const uint8_t* percent, uint16_t* shares) {
   uint32_t total = 0;
-  for (uint8_t i = 0; i < set.classes; ++i) total += shares[i] = percent[i];
+  for (unsigned i = 0; i < set.classes; ++i) total += shares[i] = percent[i];
   return total == kDistributionTotal;
 }
 
@@ -83,22 +84,11 @@ bool builtin_label_set(uint8_t id, LabelSet& out) {
   return true;
 }
 
-uint8_t bytes_for_states(uint32_t states) {
-  uint32_t top = states - 1;
-  uint8_t length = 1;
-  while (top > 0xFF) {
-    top >>= 8;
-    ++length;
-  }
-  return length;
-}
-
 // ---- BigUint ------------------------------------------------------------------------------
 
 void BigUint::set(uint32_t value) {
-  memset(digits_, 0, kBytes);
+  memset(static_cast<void*>(this), 0, sizeof(*this));  // the digits and the overflow flag
   memcpy(digits_, &value, 4);  // every target of this library is little-endian
-  overflow_ = false;
 }
 
 void BigUint::mul_add(uint32_t factor, uint32_t addend) {
@@ -113,34 +103,24 @@ void BigUint::mul_add(uint32_t factor, uint32_t addend) {
   if (carry != 0) overflow_ = true;
 }
 
-void BigUint::add_or_sub(const BigUint& other, bool subtract) {
-  // Subtraction adds the two's complement: the inverted digits plus one.
-  const uint8_t invert = subtract ? 0xFF : 0;
-  uint32_t carry = subtract;
+void BigUint::combine(const BigUint& other, uint32_t invert_this, uint32_t invert_other) {
+  // Subtraction adds the two's complement of other (its inverted digits plus one);
+  // complement_add adds other to the inverted digits of *this.
+  uint32_t carry = invert_other & 1;
   for (unsigned i = 0; i < kBytes; ++i) {
-    const uint32_t t = digits_[i] + static_cast<uint8_t>(other.digits_[i] ^ invert) + carry;
+    const uint32_t t = (digits_[i] ^ invert_this) + (other.digits_[i] ^ invert_other) + carry;
     digits_[i] = static_cast<uint8_t>(t);
     carry = t >> 8;
   }
   // A sum carries out on overflow; a difference carries out unless it went below zero, which
   // the callers rule out.
-  if (carry != subtract || other.overflow_) overflow_ = true;
+  if (carry != ((invert_this | invert_other) & 1) || other.overflow_) overflow_ = true;
 }
 
 void BigUint::decrement() {
   for (unsigned i = 0; i < kBytes; ++i) {
     if (digits_[i]-- != 0) return;
   }
-}
-
-uint16_t BigUint::div_small(uint16_t divisor) {
-  uint32_t remainder = 0;
-  for (unsigned i = kBytes; i-- > 0;) {
-    const uint32_t t = (remainder << 8) | digits_[i];
-    digits_[i] = static_cast<uint8_t>(t / divisor);
-    remainder = t % divisor;
-  }
-  return static_cast<uint16_t>(remainder);
 }
 
 void BigUint::mul_binomial(uint32_t n, uint32_t k) {
@@ -168,16 +148,10 @@ uint8_t BigUint::length() const {
   return length;
 }
 
-bool BigUint::write_be(uint8_t* out, uint8_t len) const {
-  if (overflow_ || length() > len) return false;
-  for (uint8_t i = 0; i < len; ++i) out[len - 1 - i] = digits_[i];
-  return true;
-}
-
 uint8_t length_for_states(const BigUint& states) {
-  if (states.overflowed()) return 0xFF;
-  BigUint top = states;
-  top.decrement();
+  BigUint top;
+  top.complement_add(states);  // states - 1
+  if (top.overflowed()) return 0xFF;
   const uint8_t length = top.length();
   return length == 0 ? 1 : length;
 }
@@ -191,7 +165,7 @@ void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUin
   BigUint term;
   uint32_t tail = 0;
   rank.set(0);
-  for (uint8_t j = 1; j < parts; ++j) {
+  for (unsigned j = 1; j < parts; ++j) {
     tail += vector[parts - j];
     term.set(1);
     term.mul_binomial(tail + j - 1, j);
@@ -201,39 +175,37 @@ void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUin
   const uint32_t k = parts - 1u + graded;
   count.set(1);
   count.mul_binomial(tail + k, k);
-  term = count;
-  term.decrement();
-  term.sub(rank);
-  rank = term;
+  rank.complement_add(count);
 }
 
 // ---- encoders -----------------------------------------------------------------------------
 
 Result encode_reading(const LabelSet& set, uint8_t label, uint8_t confidence_pct, Payload& out) {
   uint32_t state;
-  if (!valid_set(set) || !label_state(set, label, confidence_pct, state)) {
-    return Result::kBadArgument;
-  }
+  const uint8_t port = port_for(set, MessageType::kReading);
+  if (port == 0 || !label_state(set, label, confidence_pct, state)) return Result::kBadArgument;
   const uint8_t length = bytes_for_states(static_cast<uint32_t>(set.classes) * kConfidenceSteps + 1);
-  return emit(BigUint(state), length, port_for(set, MessageType::kReading), out);
+  return emit(BigUint(state), length, port, out);
 }
 
 Result encode_distribution(const LabelSet& set, const uint8_t* percent, Payload& out) {
   uint16_t shares[kMaxWireClasses];
-  if (!valid_set(set) || !distribution_shares(set, percent, shares)) return Result::kBadArgument;
+  const uint8_t port = port_for(set, MessageType::kDistribution);
+  if (port == 0 || !distribution_shares(set, percent, shares)) return Result::kBadArgument;
   BigUint rank;
   BigUint count;
   rank_composition(shares, set.classes, false, rank, count);
-  return emit(rank, length_for_states(count), port_for(set, MessageType::kDistribution), out);
+  return emit(rank, length_for_states(count), port, out);
 }
 
 Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Payload& out) {
-  if (!valid_set(set)) return Result::kBadArgument;
+  const uint8_t port = port_for(set, MessageType::kFaces);
+  if (port == 0) return Result::kBadArgument;
   const uint32_t element = static_cast<uint32_t>(set.classes) * kConfidenceSteps;
   BigUint value;
   BigUint states(1);
   uint8_t length = 1;
-  for (uint8_t i = 0; i < count; ++i) {
+  for (unsigned i = 0; i < count; ++i) {
     uint32_t state;
     if (faces[i].label == kNoFace || !label_state(set, faces[i].label, faces[i].confidence_pct, state)) {
       return Result::kBadArgument;
@@ -243,18 +215,19 @@ Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Paylo
     length = next_sequence_length(states, length);
     if (length > kMaxPayload) return Result::kTooLarge;
   }
-  return emit(value, length, port_for(set, MessageType::kFaces), out);
+  return emit(value, length, port, out);
 }
 
 Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* counts,
                       uint16_t no_face, uint8_t mean_confidence_pct, Payload& out) {
-  if (!valid_set(set) || window_s - 1 >= kWindowRadix || mean_confidence_pct > 100) {
+  const uint8_t port = port_for(set, MessageType::kSummary);
+  if (port == 0 || window_s - 1 >= kWindowRadix || mean_confidence_pct > 100) {
     return Result::kBadArgument;
   }
   uint16_t vector[kMaxWireClasses + 1];
   uint32_t total = no_face;
   uint32_t counted = 0;
-  for (uint8_t i = 0; i < set.classes; ++i) counted += vector[i] = counts[i];
+  for (unsigned i = 0; i < set.classes; ++i) counted += vector[i] = counts[i];
   vector[set.classes] = no_face;
   if (total + counted > kSummaryMaxReadings || (counted == 0 && mean_confidence_pct != 0)) {
     return Result::kBadArgument;
@@ -266,15 +239,15 @@ Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* co
   value.mul_add(kWindowRadix, window_s - 1);
   value.mul_add(kConfidenceSteps, mean_confidence_pct);
   const uint8_t length = value.length();
-  if (value.overflowed()) return Result::kTooLarge;
-  return emit(value, length == 0 ? 1 : length, port_for(set, MessageType::kSummary), out);
+  return emit(value, length == 0 ? 1 : length, port, out);  // kTooLarge if it overflowed
 }
 
 Result encode_vitals(const LabelSet& set, const VitalsFields& vitals, Payload& out) {
   BigUint value;
   BigUint states(1);
-  if (!valid_set(set) || !fold_vitals(set, vitals, value, states)) return Result::kBadArgument;
-  return emit(value, length_for_states(states), port_for(set, MessageType::kVitals), out);
+  const uint8_t port = port_for(set, MessageType::kVitals);
+  if (port == 0 || !fold_vitals(set, vitals, value, states)) return Result::kBadArgument;
+  return emit(value, length_for_states(states), port, out);
 }
 
 Result encode_status(const StatusFields& s, Payload& out) {
@@ -299,7 +272,7 @@ Result encode_status(const StatusFields& s, Payload& out) {
       static_cast<uint32_t>(s.command_status),
   };
   BigUint value;
-  for (uint8_t i = 0; i < sizeof(kRadices); ++i) {
+  for (unsigned i = 0; i < sizeof(kRadices); ++i) {
     const uint32_t radix = kRadices[i] <= 20 ? 1u << kRadices[i] : kRadices[i];
     // Unsigned wrap-around turns battery -2 and window or budget 0 into huge values too.
     if (digits[i] >= radix) return Result::kBadArgument;
@@ -344,7 +317,7 @@ Result quantise_weights(const uint32_t* weights, uint8_t count, uint8_t* percent
 
 BatchEncoder::BatchEncoder(const LabelSet& set, MessageType kind)
     : set_(set), kind_(kind), count_(0), error_(Result::kOk), previous_age_s_(0), value_() {
-  if (!valid_set(set) || (kind != MessageType::kBatchReadings &&
+  if (port_for(set, kind) == 0 || (kind != MessageType::kBatchReadings &&
                           kind != MessageType::kBatchDistributions &&
                           kind != MessageType::kBatchVitals)) {
     error_ = Result::kBadArgument;
@@ -420,7 +393,7 @@ Result BatchEncoder::finish(Payload& out) {
   if (count_ == 0) return Result::kBadArgument;
   BigUint states(1);
   uint8_t length = 1;
-  for (uint8_t n = 0; n < count_; ++n) {
+  for (unsigned n = 0; n < count_; ++n) {
     states.mul_small(kBatchGapRadix);
     multiply_by_element_states(states);
     length = next_sequence_length(states, length);
@@ -429,42 +402,7 @@ Result BatchEncoder::finish(Payload& out) {
   return emit(value_, length, port_for(set_, kind_), out);
 }
 
-// ---- airtime ------------------------------------------------------------------------------
-
-uint32_t airtime_charge_ms(uint8_t payload_size, uint8_t sf, uint16_t bandwidth_khz) {
-  // LoRaWAN 1.0.4 §4: MHDR 1, DevAddr 4, FCtrl 1, FCnt 2, FPort 1, MIC 4 around the payload.
-  const uint32_t us = time_on_air_us(static_cast<uint16_t>(payload_size + 13), sf, bandwidth_khz);
-  return (us + 999) / 1000;
-}
-
-bool eu868_data_rate(uint8_t dr, uint8_t& sf, uint16_t& bandwidth_khz) {
-  // RP002-1.0.3 §2.4.3: DR0..DR5 are SF12..SF7 at 125 kHz, DR6 is SF7 at 250 kHz.
-  if (dr > 6) return false;
-  sf = dr == 6 ? 7 : static_cast<uint8_t>(12 - dr);
-  bandwidth_khz = dr == 6 ? 250 : 125;
-  return true;
-}
-
-uint16_t crc16_ccitt(const uint8_t* data, size_t length, uint16_t crc) {
-  for (size_t i = 0; i < length; ++i) {
-    crc = static_cast<uint16_t>(crc ^ (data[i] << 8));
-    for (uint8_t bit = 0; bit < 8; ++bit) {
-      crc = static_cast<uint16_t>((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
-    }
-  }
-  return crc;
-}
-
 // ---- ledger -------------------------------------------------------------------------------
-
-void AirtimeLedger::begin(uint32_t duty_cycle_budget_ms, uint32_t duty_cycle_window_ms,
-                          uint32_t daily_cap_ms, uint32_t daily_window_ms) {
-  duty_budget_ms_ = duty_cycle_budget_ms;
-  duty_window_ms_ = duty_cycle_window_ms;
-  daily_cap_ms_ = daily_cap_ms;
-  daily_window_ms_ = daily_window_ms;
-  count_ = 0;
-}
 
 void AirtimeLedger::forget_oldest(uint32_t n) {
   count_ = static_cast<uint16_t>(count_ - n);
@@ -487,16 +425,6 @@ uint32_t AirtimeLedger::used(uint32_t now_ms, uint32_t window_ms) const {
   return total;
 }
 
-uint32_t AirtimeLedger::used_hour_ms(uint32_t now_ms) {
-  advance(now_ms);
-  return used(now_ms, duty_window_ms_);
-}
-
-uint32_t AirtimeLedger::used_day_ms(uint32_t now_ms) {
-  advance(now_ms);
-  return used(now_ms, daily_window_ms_);
-}
-
 bool AirtimeLedger::can_send(uint32_t now_ms, uint32_t airtime_ms) {
   if (airtime_ms == 0) return false;
   advance(now_ms);
@@ -516,10 +444,6 @@ bool AirtimeLedger::record(uint32_t now_ms, uint32_t airtime_ms) {
   entries_[count_].airtime = airtime_ms;
   ++count_;
   return true;
-}
-
-bool AirtimeLedger::try_record(uint32_t now_ms, uint32_t airtime_ms) {
-  return can_send(now_ms, airtime_ms) && record(now_ms, airtime_ms);
 }
 
 uint32_t AirtimeLedger::clear_delay(uint32_t now_ms, uint32_t window_ms, uint32_t budget_ms,

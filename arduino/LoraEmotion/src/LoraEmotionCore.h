@@ -136,7 +136,16 @@ Result encode_status(const StatusFields& status, Payload& out);
 Result quantise_weights(const uint32_t* weights, uint8_t count, uint8_t* percent_out);
 
 // Whole-byte length of the shortest big-endian encoding of any of `states` values (>= 1).
-uint8_t bytes_for_states(uint32_t states);
+// Inline: encode_reading is its one caller.
+inline uint8_t bytes_for_states(uint32_t states) {
+  uint32_t top = states - 1;
+  uint8_t length = 1;
+  while (top > 0xFF) {
+    top >>= 8;
+    ++length;
+  }
+  return length;
+}
 
 // ---- fixed-capacity unsigned integer --------------------------------------------------------
 
@@ -156,10 +165,23 @@ class BigUint {
   void mul_add(uint32_t factor, uint32_t addend);
   void mul_small(uint32_t factor) { mul_add(factor, 0); }
   void add_small(uint32_t addend) { mul_add(1, addend); }
-  void add(const BigUint& other) { add_or_sub(other, false); }
-  void sub(const BigUint& other) { add_or_sub(other, true); }  // requires *this >= other
+  void add(const BigUint& other) { combine(other, 0, 0); }
+  void sub(const BigUint& other) { combine(other, 0, 0xFF); }  // requires *this >= other
+  // *this = other - 1 - *this, which needs no copy: the inverted digits are -*this - 1.
+  // Requires *this < other.
+  void complement_add(const BigUint& other) { combine(other, 0xFF, 0); }
   void decrement();                   // requires *this > 0
-  uint16_t div_small(uint16_t divisor);  // returns the remainder; divisor > 0
+  // Returns the remainder; divisor > 0. Inline, like write_be: each has one caller in the
+  // encoders (mul_binomial, emit).
+  uint16_t div_small(uint16_t divisor) {
+    uint32_t remainder = 0;
+    for (unsigned i = kBytes; i-- > 0;) {
+      const uint32_t t = (remainder << 8) | digits_[i];
+      digits_[i] = static_cast<uint8_t>(t / divisor);
+      remainder = t % divisor;
+    }
+    return static_cast<uint16_t>(remainder);
+  }
   // *this *= C(n, k), exactly: after step j the value is x * C(n - k + j, j), and
   // x * C(n - k + j - 1, j - 1) * (n - k + j) is always divisible by j.
   void mul_binomial(uint32_t n, uint32_t k);
@@ -167,13 +189,18 @@ class BigUint {
   uint8_t length() const;                   // significant bytes, 0 for zero
   bool overflowed() const { return overflow_; }
   // Big-endian into out[0..len); false when the value needs more than len bytes.
-  bool write_be(uint8_t* out, uint8_t len) const;
+  bool write_be(uint8_t* out, uint8_t len) const {
+    if (overflow_ || length() > len) return false;
+    for (unsigned i = 0; i < len; ++i) out[len - 1 - i] = digits_[i];
+    return true;
+  }
 
  private:
-  void add_or_sub(const BigUint& other, bool subtract);
+  // Adds the digits of both, each XORed with its mask (0 or 0xFF).
+  void combine(const BigUint& other, uint32_t invert_this, uint32_t invert_other);
 
+  bool overflow_;  // first: Thumb-1 byte loads reach 31 bytes, not the 64 past the digits
   uint8_t digits_[kBytes];
-  bool overflow_;
 };
 
 // Bytes needed for any value below `states` (at least 1), or 0xFF if `states` overflowed.
@@ -218,13 +245,13 @@ class BatchEncoder {
 // argument. phy_bytes is the whole PHY payload: FRMPayload + 13 without FOpts.
 // constexpr: the relay charges every join attempt a constant worked out at compile time.
 constexpr uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz) {
-  if (sf < 7 || sf > 12 || (bandwidth_khz != 125 && bandwidth_khz != 250 && bandwidth_khz != 500) ||
-      phy_bytes > 255) {
-    return 0;
-  }
-  const uint32_t t_sym_us = (1u << sf) * 1000u / bandwidth_khz;  // exact: 8, 4 or 2 us per chip
-  // The SX1276 datasheet mandates low-data-rate optimisation above 16 ms per symbol.
-  const uint32_t de = t_sym_us > 16000 ? 1 : 0;
+  // A symbol lasts 2^sf chips of 8, 4 or 2 us (125, 250 or 500 kHz): a power of two, so no
+  // division. halvings (0, 1, 2) is log2(bandwidth / 125) from bandwidth / 128 (0, 1, 3).
+  const uint32_t halvings = (bandwidth_khz >> 7) - (bandwidth_khz >> 8);
+  if (sf - 7u > 5u || halvings > 2 || 125u << halvings != bandwidth_khz || phy_bytes > 255) return 0;
+  // The SX1276 datasheet mandates low-data-rate optimisation above 16 ms per symbol, which
+  // is 2^(sf + 3 - halvings) us >= 16384.
+  const uint32_t de = sf - halvings >= 11 ? 1 : 0;
   // 8*PL - 4*SF + 28 + 16*CRC - 20*IH with CRC on and an explicit header; the numerator is
   // positive for every PHY payload LoRaWAN can have (13 bytes or more), so it stays unsigned
   // and the clamp at 0 blocks of the datasheet only matters for shorter test inputs.
@@ -234,18 +261,37 @@ constexpr uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandw
   const uint32_t blocks = num > fixed ? (num - fixed + den - 1) / den : 0;
   const uint32_t n_payload = 8 + blocks * 5;  // coding rate 4/5: 5 symbols per block
   const uint32_t quarter_symbols = 4u * 8 + 17 + 4 * n_payload;  // (8 + 4.25 + n) * 4
-  return quarter_symbols * (t_sym_us / 4);
+  return quarter_symbols << (sf + 1 - halvings);  // times t_sym_us / 4
 }
 
 // What a budget is charged for one LoRaWAN uplink: ceil(time on air / 1 ms)
-// (lora_emotion.budget.airtime_charge_ms).
-uint32_t airtime_charge_ms(uint8_t payload_size, uint8_t sf, uint16_t bandwidth_khz = 125);
+// (lora_emotion.budget.airtime_charge_ms). This and the small functions below are inline:
+// the relay calls each from one place, where the body costs less flash than a call.
+inline uint32_t airtime_charge_ms(uint8_t payload_size, uint8_t sf, uint16_t bandwidth_khz = 125) {
+  // LoRaWAN 1.0.4 §4: MHDR 1, DevAddr 4, FCtrl 1, FCnt 2, FPort 1, MIC 4 around the payload.
+  const uint32_t us = time_on_air_us(static_cast<uint16_t>(payload_size + 13), sf, bandwidth_khz);
+  return (us + 999) / 1000;
+}
 
 // EU868 DR0..DR6 (RP002-1.0.3 §2.4.3). Returns false for any other index.
-bool eu868_data_rate(uint8_t dr, uint8_t& sf, uint16_t& bandwidth_khz);
+inline bool eu868_data_rate(uint8_t dr, uint8_t& sf, uint16_t& bandwidth_khz) {
+  // RP002-1.0.3 §2.4.3: DR0..DR5 are SF12..SF7 at 125 kHz, DR6 is SF7 at 250 kHz.
+  if (dr > 6) return false;
+  sf = dr == 6 ? 7 : static_cast<uint8_t>(12 - dr);
+  bandwidth_khz = dr == 6 ? 250 : 125;
+  return true;
+}
 
 // CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF), as labels.crc16_ccitt.
-uint16_t crc16_ccitt(const uint8_t* data, size_t length, uint16_t crc = 0xFFFF);
+inline uint16_t crc16_ccitt(const uint8_t* data, size_t length, uint16_t crc = 0xFFFF) {
+  for (size_t i = 0; i < length; ++i) {
+    crc = static_cast<uint16_t>(crc ^ (data[i] << 8));
+    for (unsigned bit = 0; bit < 8; ++bit) {
+      crc = static_cast<uint16_t>((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
+    }
+  }
+  return crc;
+}
 
 // ---- airtime ledger (lora_emotion.budget.AirtimeLedger) -----------------------------------
 
@@ -274,16 +320,31 @@ class AirtimeLedger {
 
   // daily_cap_ms 0 means no daily cap (history then lasts one duty-cycle window).
   void begin(uint32_t duty_cycle_budget_ms = 36000, uint32_t duty_cycle_window_ms = 3600000,
-             uint32_t daily_cap_ms = 30000, uint32_t daily_window_ms = 86400000);
+             uint32_t daily_cap_ms = 30000, uint32_t daily_window_ms = 86400000) {
+    duty_budget_ms_ = duty_cycle_budget_ms;
+    duty_window_ms_ = duty_cycle_window_ms;
+    daily_cap_ms_ = daily_cap_ms;
+    daily_window_ms_ = daily_window_ms;
+    count_ = 0;
+  }
   void set_daily_cap_ms(uint32_t daily_cap_ms) { daily_cap_ms_ = daily_cap_ms; }
   uint32_t daily_cap_ms() const { return daily_cap_ms_; }
 
   bool can_send(uint32_t now_ms, uint32_t airtime_ms);
   // Remembers a transmission that started now (false only for airtime_ms 0).
   bool record(uint32_t now_ms, uint32_t airtime_ms);
-  bool try_record(uint32_t now_ms, uint32_t airtime_ms);
-  uint32_t used_hour_ms(uint32_t now_ms);
-  uint32_t used_day_ms(uint32_t now_ms);
+  // Inline, like the two below: each is two calls, and a function around them costs more.
+  bool try_record(uint32_t now_ms, uint32_t airtime_ms) {
+    return can_send(now_ms, airtime_ms) && record(now_ms, airtime_ms);
+  }
+  uint32_t used_hour_ms(uint32_t now_ms) {
+    advance(now_ms);
+    return used(now_ms, duty_window_ms_);
+  }
+  uint32_t used_day_ms(uint32_t now_ms) {
+    advance(now_ms);
+    return used(now_ms, daily_window_ms_);
+  }
   // Earliest time at or after now when can_send becomes true, assuming nothing else is
   // recorded; false when the airtime alone exceeds a budget (it can never be sent).
   bool next_allowed_ms(uint32_t now_ms, uint32_t airtime_ms, uint32_t& at_ms);

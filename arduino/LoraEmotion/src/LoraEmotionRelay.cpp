@@ -18,8 +18,11 @@ bool prediction_ok(uint8_t label, uint8_t confidence) {
 
 uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 
-// Mean rounded half up, in integers. Not inlined: one copy serves its four callers.
-__attribute__((noinline)) uint32_t rounded_mean(uint32_t sum, uint16_t n) { return (2 * sum + n) / (2u * n); }
+// Mean rounded half up, in integers, or `none` for no values. Not inlined: one copy serves
+// its four callers.
+__attribute__((noinline)) uint32_t rounded_mean(uint32_t sum, uint32_t n, uint32_t none) {
+  return n == 0 ? none : (2 * sum + n) / (2 * n);
+}
 
 // CRC and payload of a frame whose length byte is known to be in range.
 FrameResult check_frame(const uint8_t* frame, FrameFields& out) {
@@ -48,26 +51,27 @@ FrameResult decode_frame_payload(uint8_t type, const uint8_t* payload, uint8_t l
   // vitals frame, any number in a faces frame; they all land in `faces`.
   const uint8_t* pairs = body;
   uint8_t count = 1;
+  // An empty faces frame's one reading, and a distribution's placeholder.
+  out.faces[0].label = kNoFace;
+  out.faces[0].confidence_pct = kUnknownConfidence;
+  // No first reading (a distribution, or vitals without one) until the pairs say otherwise.
+  out.label = kNoReading;
+  out.confidence = kUnknownConfidence;
   if (out.type == FrameType::kDistribution) {
     out.count = static_cast<uint8_t>(n / 2);
     if (n % 2 != 0 || out.count < 2 || out.count > kMaxRelayClasses) return FrameResult::kPayload;
     uint32_t sum = 0;
-    for (uint8_t i = 0; i < out.count; ++i) sum += out.weights[i] = be16(body + 2 * i);
-    out.label = kNoReading;
-    out.confidence = kUnknownConfidence;
+    for (unsigned i = 0; i < out.count; ++i) sum += out.weights[i] = be16(body + 2 * i);
     return sum == 0 ? FrameResult::kPayload : FrameResult::kFrame;
   }
   if (out.type == FrameType::kVitals) {
     if (n != 5) return FrameResult::kPayload;
-    const uint16_t skin = be16(body + 1);
-    const bool heart = body[0] != 0xFF;
-    const bool conductance = skin != 0xFFFF;
-    if ((heart && body[0] > kHeartRateRadix - 2) || (conductance && skin > kSkinRadix - 2) ||
-        (!heart && !conductance)) {
-      return FrameResult::kPayload;
-    }
-    if (heart) out.heart_rate_bpm = body[0];
-    if (conductance) out.skin_conductance_centi_us = static_cast<int16_t>(skin);
+    // As the Vitals payload's digits: absent (all ones on the frame) is 0, a value v is v + 1.
+    const unsigned heart = static_cast<uint8_t>(body[0] + 1);
+    const unsigned skin = static_cast<uint16_t>(be16(body + 1) + 1);
+    if (heart >= kHeartRateRadix || skin >= kSkinRadix || (heart | skin) == 0) return FrameResult::kPayload;
+    out.heart_rate_bpm = static_cast<int16_t>(heart - 1);
+    out.skin_conductance_centi_us = static_cast<int16_t>(skin - 1);
     pairs = body + 3;
     if (pairs[0] == kNoReading) {
       if (pairs[1] != kUnknownConfidence) return FrameResult::kPayload;
@@ -76,11 +80,10 @@ FrameResult decode_frame_payload(uint8_t type, const uint8_t* payload, uint8_t l
   } else if (out.type == FrameType::kFaces) {
     count = static_cast<uint8_t>(n / 2);
     if (n % 2 != 0 || count > kMaxRelayClasses) return FrameResult::kPayload;
-    out.faces[0] = Face{kNoFace, kUnknownConfidence};
   } else if (n != 2) {
     return FrameResult::kPayload;
   }
-  for (uint8_t i = 0; i < count; ++i) {
+  for (unsigned i = 0; i < count; ++i) {
     const uint8_t label = pairs[2 * i];
     const uint8_t confidence = pairs[2 * i + 1];
     if (!prediction_ok(label, confidence) || (label == kNoFace && out.type == FrameType::kFaces)) {
@@ -90,8 +93,10 @@ FrameResult decode_frame_payload(uint8_t type, const uint8_t* payload, uint8_t l
   }
   if (count == 0 && out.type == FrameType::kFaces) count = 1;  // the "no face" set above
   out.count = count;
-  out.label = count != 0 ? out.faces[0].label : kNoReading;
-  out.confidence = count != 0 ? out.faces[0].confidence_pct : kUnknownConfidence;
+  if (count != 0) {
+    out.label = out.faces[0].label;
+    out.confidence = out.faces[0].confidence_pct;
+  }
   return FrameResult::kFrame;
 }
 
@@ -103,13 +108,8 @@ FrameResult decode_frame(const uint8_t* data, uint8_t length, FrameFields& out) 
 }
 
 void FrameReader::drop(uint8_t count) {
-  for (uint8_t i = count; i < length_; ++i) buffer_[i - count] = buffer_[i];
+  for (unsigned i = count; i < length_; ++i) buffer_[i - count] = buffer_[i];
   length_ = static_cast<uint8_t>(length_ - count);
-}
-
-void FrameReader::push(uint8_t byte) {
-  if (length_ == kMaxFrame) drop(1);  // unreachable when next() is drained after each push
-  buffer_[length_++] = byte;
 }
 
 FrameResult FrameReader::next(FrameFields& out) {
@@ -130,35 +130,27 @@ FrameResult FrameReader::next(FrameFields& out) {
 
 // ---- I2C queue ----------------------------------------------------------------------------
 
-void RxQueue::reset() {
-  head_ = 0;
-  tail_ = 0;
-  overflows_ = 0;
-  accepted_ = 0;
-}
-
-bool RxQueue::push(const uint8_t* bytes, uint8_t length) {
-  const uint8_t stored = length == kOversize ? 0 : length;
+bool RxQueue::push(const uint8_t* record) {
+  const unsigned size = record[0] == kOversize ? 1 : 1u + record[0];
   uint8_t h = head_;
-  if (static_cast<uint8_t>(h - tail_) + 1u + stored > kSize) {
+  if (static_cast<uint8_t>(h - tail_) + size > kSize) {
     if (overflows_ != 0xFFFF) overflows_ = static_cast<uint16_t>(overflows_ + 1);
     return false;
   }
-  buffer_[h++ % kSize] = length;
-  for (uint8_t i = 0; i < stored; ++i) buffer_[h++ % kSize] = bytes[i];
+  for (unsigned i = 0; i < size; ++i) buffer_[h++ % kSize] = record[i];
   head_ = h;  // publish only after the bytes are in place (all accesses are volatile)
   accepted_ = static_cast<uint8_t>(accepted_ + 1);
   return true;
 }
 
-int RxQueue::pop(uint8_t* out) {
+inline bool RxQueue::pop(uint8_t* out) {
   uint8_t t = tail_;
-  if (t == head_) return -1;
-  const uint8_t length = buffer_[t++ % kSize];
-  const uint8_t stored = length == kOversize ? 0 : length;
-  for (uint8_t i = 0; i < stored; ++i) out[i] = buffer_[t++ % kSize];
+  if (t == head_) return false;
+  const uint8_t length = buffer_[t % kSize];
+  const unsigned size = length == kOversize ? 1 : 1u + length;
+  for (unsigned i = 0; i < size; ++i) out[i] = buffer_[t++ % kSize];
   tail_ = t;
-  return length;
+  return true;
 }
 
 // ---- window -------------------------------------------------------------------------------
@@ -175,14 +167,14 @@ inline bool Window::add(uint8_t label, uint8_t confidence, const uint8_t* percen
     confidence_sum_[label] += confidence;
     ++confidence_n_[label];
   }
-  for (uint8_t i = 0; i < classes; ++i) {
+  for (unsigned i = 0; i < classes; ++i) {
     share_sum_[i] += percent != nullptr ? percent[i] : i == label ? kDistributionTotal : 0;
   }
   ++share_n_;
   return true;
 }
 
-void Window::add_vitals(int16_t heart_rate_bpm, int16_t skin_conductance_centi_us) {
+inline void Window::add_vitals(int16_t heart_rate_bpm, int16_t skin_conductance_centi_us) {
   if (heart_rate_bpm >= 0 && heart_n_ != 0xFFFF) {
     heart_sum_ += static_cast<uint32_t>(heart_rate_bpm);
     ++heart_n_;
@@ -196,9 +188,9 @@ void Window::add_vitals(int16_t heart_rate_bpm, int16_t skin_conductance_centi_u
 uint8_t Window::dominant(uint8_t classes) const {
   uint8_t best = kNoFace;
   uint16_t best_count = 0;
-  for (uint8_t i = 0; i < classes; ++i) {
+  for (unsigned i = 0; i < classes; ++i) {
     if (counts_[i] > best_count) {
-      best = i;
+      best = static_cast<uint8_t>(i);
       best_count = counts_[i];
     }
   }
@@ -206,11 +198,11 @@ uint8_t Window::dominant(uint8_t classes) const {
 }
 
 inline uint8_t Window::mean_confidence(uint8_t label) const {
-  if (label >= kMaxRelayClasses || confidence_n_[label] == 0) return 0;
-  return static_cast<uint8_t>(rounded_mean(confidence_sum_[label], confidence_n_[label]));
+  if (label >= kMaxRelayClasses) return 0;
+  return static_cast<uint8_t>(rounded_mean(confidence_sum_[label], confidence_n_[label], 0));
 }
 
-Result Window::build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& out) const {
+inline Result Window::build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& out) const {
   uint32_t window_s = now_s - start_s_;
   if (window_s < 1) window_s = 1;
   if (window_s > kWindowRadix) window_s = kWindowRadix;
@@ -224,8 +216,8 @@ Result Window::build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& ou
   }
   if (mode == Mode::kVitals && (heart_n_ | skin_n_) != 0) {
     VitalsFields v;
-    v.heart_rate_bpm = heart_n_ ? static_cast<int16_t>(rounded_mean(heart_sum_, heart_n_)) : -1;
-    v.skin_conductance_centi_us = skin_n_ ? static_cast<int16_t>(rounded_mean(skin_sum_, skin_n_)) : -1;
+    v.heart_rate_bpm = static_cast<int16_t>(rounded_mean(heart_sum_, heart_n_, 0xFFFF));
+    v.skin_conductance_centi_us = static_cast<int16_t>(rounded_mean(skin_sum_, skin_n_, 0xFFFF));
     v.label = total_ != 0 ? best : kNoReading;
     v.confidence_pct = mean;
     return encode_vitals(set, v, out);
@@ -281,9 +273,8 @@ void Relay::tick(uint32_t now_ms) {
 
 void Relay::poll(uint32_t now_ms) {
   tick(now_ms);
-  uint8_t bytes[kMaxFrame];
-  int length;
-  while ((length = queue_.pop(bytes)) >= 0) handle_transaction(bytes, length);
+  uint8_t record[RxQueue::kMaxRecord];
+  while (queue_.pop(record)) handle_transaction(record + 1, record[0]);
   const uint16_t overflows = queue_.overflows();
   if (overflows != overflows_seen_) {
     count_drop(Name::kQueueOverflow, static_cast<uint16_t>(overflows - overflows_seen_));
@@ -324,7 +315,7 @@ void Relay::frame_result(FrameResult result, FrameFields& frame, Name source) {
   }
 }
 
-inline void Relay::handle_transaction(const uint8_t* bytes, int length) {
+inline void Relay::handle_transaction(const uint8_t* bytes, unsigned length) {
   FrameFields frame;
   FrameResult result = FrameResult::kLength;
   if (length == 1) {
@@ -357,8 +348,8 @@ inline void Relay::handle_frame(FrameFields& frame, Name source) {
     return;
   }
   bool in_range = !distribution || frame.count == classes;
-  for (unsigned i = 0; i < readings && !distribution; ++i) {
-    // A class of this set, or kNoFace (0xFF), which wraps to 0.
+  for (unsigned i = 0; i < readings; ++i) {
+    // A class of this set, or kNoFace (0xFF), which wraps to 0 (a distribution's placeholder).
     if (static_cast<uint8_t>(frame.faces[i].label + 1) > classes) in_range = false;
   }
   if (!in_range) {
@@ -410,9 +401,7 @@ inline void Relay::add_reading(uint8_t label, uint8_t confidence, const uint8_t*
   if (streak_length_ == kChangeStreak && label != kNoFace && label != reported_label_) {
     change_pending_ = true;
     change_label_ = label;
-    change_confidence_ = streak_confidence_n_ == 0
-                             ? 0
-                             : static_cast<uint8_t>(rounded_mean(streak_confidence_sum_, streak_confidence_n_));
+    change_confidence_ = static_cast<uint8_t>(rounded_mean(streak_confidence_sum_, streak_confidence_n_, 0));
   }
 }
 
@@ -457,9 +446,9 @@ inline Result Relay::build(UplinkKind kind, Payload& out) const {
 }
 
 uint32_t Relay::airtime_ms(uint8_t payload_size) const {
-  uint8_t sf;
-  uint16_t bandwidth;
-  eu868_data_rate(data_rate_, sf, bandwidth);
+  uint8_t sf = 0;
+  uint16_t bandwidth = 0;
+  eu868_data_rate(data_rate_, sf, bandwidth);  // always true: set_data_rate keeps 0..6
   return airtime_charge_ms(payload_size, sf, bandwidth);
 }
 
@@ -698,11 +687,6 @@ void Relay::downlink(int port, const uint8_t* data, uint8_t length, uint32_t now
     note(LogEvent::kConfig, config_.mode, config_.window_s, config_.daily_budget_s,
          config_.label_set.id, config_.label_set.classes, config_.status_interval_min);
   }
-}
-
-void Relay::log_stats(uint32_t now_ms) {
-  tick(now_ms);
-  note(LogEvent::kStats, received_, dropped_, invalid_, window_.readings(), uplinks_);
 }
 
 }  // namespace lora_emotion

@@ -55,10 +55,12 @@ struct FrameFields {
   uint8_t count;       // weights of a distribution, else readings in `faces`
   int16_t heart_rate_bpm;             // -1 absent
   int16_t skin_conductance_centi_us;  // -1 absent
-  uint32_t weights[kMaxRelayClasses];  // 0..65535, wide for quantise_weights
   // The readings of a reading, faces or vitals frame. An empty faces frame is one "no face"
-  // reading (a face itself is never kNoFace). confidence_pct may be kUnknownConfidence.
+  // reading (a face itself is never kNoFace), and so is a distribution's faces[0] until the
+  // relay fills in its dominant class. confidence_pct may be kUnknownConfidence.
+  // Before the weights: Thumb-1 byte loads reach 31 bytes past the frame, not 76.
   Face faces[kMaxRelayClasses];
+  uint32_t weights[kMaxRelayClasses];  // 0..65535, wide for quantise_weights
 };
 
 FrameResult decode_frame_payload(uint8_t type, const uint8_t* payload, uint8_t length,
@@ -71,7 +73,10 @@ class FrameReader {
  public:
   void reset() { length_ = 0; }
   // Appends a byte; call next() until it returns kNeedMore after every push.
-  void push(uint8_t byte);
+  void push(uint8_t byte) {
+    if (length_ == kMaxFrame) drop(1);  // unreachable when next() is drained after each push
+    buffer_[length_++] = byte;
+  }
   FrameResult next(FrameFields& out);
 
  private:
@@ -87,12 +92,13 @@ class RxQueue {
   static constexpr uint16_t kSize = 128;
   static constexpr uint8_t kOversize = 0xFF;  // length marker: the transaction was too long
 
-  void reset();
-  // Interrupt side. False (and one more overflow counted) when the transaction does not fit.
-  bool push(const uint8_t* bytes, uint8_t length);
-  // Loop side: copies the oldest transaction into out (kMaxFrame bytes); returns its length,
-  // kOversize, or -1 when empty.
-  int pop(uint8_t* out);
+  // A transaction travels as a record: its length (or kOversize, then no bytes) and its
+  // bytes, stored and copied out in one piece.
+  static constexpr uint8_t kMaxRecord = 1 + kMaxFrame;
+  // Interrupt side. False (and one more overflow counted) when the record does not fit.
+  bool push(const uint8_t* record);
+  // Loop side: copies the oldest record into out (kMaxRecord bytes); false when empty.
+  inline bool pop(uint8_t* out);
   uint16_t overflows() const { return overflows_; }
   uint8_t accepted() const { return accepted_; }
 
@@ -125,7 +131,7 @@ class Window {
   // reading's quantised distribution, or nullptr (then it counts 100 % for its class).
   // False when the window already holds 65535 readings.
   inline bool add(uint8_t label, uint8_t confidence, const uint8_t* percent, uint8_t classes);
-  void add_vitals(int16_t heart_rate_bpm, int16_t skin_conductance_centi_us);
+  inline void add_vitals(int16_t heart_rate_bpm, int16_t skin_conductance_centi_us);
   uint16_t readings() const { return total_; }
   uint32_t start_s() const { return start_s_; }
   bool has_content(Mode mode) const {
@@ -135,7 +141,7 @@ class Window {
   uint8_t dominant(uint8_t classes) const;
   // Mean confidence of a class rounded half up; 0 when none of its readings carried one.
   inline uint8_t mean_confidence(uint8_t label) const;
-  Result build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& out) const;
+  inline Result build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& out) const;
 
  private:
   uint32_t start_s_;
@@ -217,13 +223,14 @@ class Relay {
   // Wire.onReceive handler body: copies the bytes of one transaction, nothing else.
   template <class TwoWire>
   void on_i2c_receive(TwoWire& wire, int count) {
-    uint8_t bytes[kMaxFrame];
+    uint8_t record[RxQueue::kMaxRecord];
     int n = 0;
     for (; n < count && wire.available() > 0; ++n) {
       const int b = wire.read();
-      if (n < kMaxFrame) bytes[n] = static_cast<uint8_t>(b);
+      if (n < kMaxFrame) record[1 + n] = static_cast<uint8_t>(b);
     }
-    if (n > 0) queue_.push(bytes, n > kMaxFrame ? RxQueue::kOversize : static_cast<uint8_t>(n));
+    record[0] = n > kMaxFrame ? RxQueue::kOversize : static_cast<uint8_t>(n);
+    if (n > 0) queue_.push(record);
   }
 
   // Wire.onRequest handler body: two bytes for the master, the count of transactions queued
@@ -280,7 +287,10 @@ class Relay {
   void uplink_result(int rc, int data_rate, const Payload& sent, uint32_t now_ms);
   // port -1 when the modem library cannot tell (then any port is taken as the command port).
   void downlink(int port, const uint8_t* data, uint8_t length, uint32_t now_ms);
-  void log_stats(uint32_t now_ms);
+  void log_stats(uint32_t now_ms) {  // inline: the relay's one call is in uplink_result
+    tick(now_ms);
+    note(LogEvent::kStats, received_, dropped_, invalid_, window_.readings(), uplinks_);
+  }
   // True for kListenMs after a sent uplink, until a downlink has been taken.
   bool listening(uint32_t now_ms) const { return listening_ && now_ms - listen_from_ms_ < kListenMs; }
   // For the sketch's own failures (e.g. the modem not answering at start-up).
@@ -314,7 +324,7 @@ class Relay {
 
   // Every public step ticks first: the log stamps its records with the last tick's time.
   void tick(uint32_t now_ms);
-  inline void handle_transaction(const uint8_t* bytes, int length);
+  inline void handle_transaction(const uint8_t* bytes, unsigned length);
   void frame_result(FrameResult result, FrameFields& frame, Name source);
   inline void handle_frame(FrameFields& frame, Name source);
   inline void add_reading(uint8_t label, uint8_t confidence, const uint8_t* percent);
@@ -389,9 +399,10 @@ class Relay {
   uint32_t off_start_ms_;
   uint32_t off_length_ms_;
   int32_t credit_s_;  // may go negative: a message dearer than the whole bucket leaves a debt
-  // the large parts last
-  Window window_;
+  // the large parts last; the reader and the window first: a member within 255 bytes of the
+  // start is one add away
   FrameReader reader_;
+  Window window_;
   RxQueue queue_;
   AirtimeLedger ledger_;
 };
