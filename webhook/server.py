@@ -37,6 +37,7 @@ from lora_emotion.errors import LoraEmotionError
 from .config import CONFIG_ENV, Settings
 from .logs import logging_config
 from .migrations import migrate
+from .protocol import CoalescingHttpToolsProtocol
 from .storage import create_store
 
 __all__ = ["APP_FACTORY", "serve"]
@@ -133,6 +134,7 @@ def _uvicorn_config(
         access_log=access_log,
         server_header=False,
         timeout_graceful_shutdown=10,
+        http=CoalescingHttpToolsProtocol,
     )
 
 
