@@ -508,6 +508,19 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
             f"request; with wrk on the same {cores} cores that allows about what was measured. "
             f"The bare endpoint reads no body, checks nothing and writes nothing."
         )
+    pg_runs, bare_runs = by_key.get("postgresql-2", []), by_key.get("bare-2", [])
+    if len(pg_runs) > 1 and bare_runs and shares:
+        pg_cpu = [r.cpu_server_us + r.cpu_postgres_us for r in pg_runs]
+        bare_cpus = [r.cpu_server_us for r in bare_runs]
+        lines.append(
+            f"- **Spread between rounds**: the webhook's CPU per delivery (workers and "
+            f"PostgreSQL) ranged from {min(pg_cpu):,.0f} to {max(pg_cpu):,.0f} µs over the "
+            f"rounds, the bare endpoint's from {min(bare_cpus):,.0f} to {max(bare_cpus):,.0f} "
+            f"µs, and the ratio from {min(shares):.0f} to {max(shares):.0f} %. The same code "
+            f"on the same load, with no page faults in the workers: the machine is shared, so "
+            f"the median over rounds is the figure to read, and the spread says how far one "
+            f"round can be off."
+        )
     few, bare_few = rate("postgresql-2-c64"), rate("bare-2-c64")
     if few and bare_few and pg:
         lines.append(
@@ -631,13 +644,15 @@ def write_report(runs: list[Run], *, duration: float, connections: int, rounds: 
         "",
         "## Every run",
         "",
-        "| round | scenario | workers | deliveries/s | p50 ms | p99 ms | failed | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| round | scenario | workers | deliveries/s | p50 ms | p99 ms | CPU µs/req server | "
+        "CPU µs/req PostgreSQL | failed | load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         lines.append(
             f"| {run.round_number} | {run.scenario.label} | {run.scenario.workers} | "
             f"{_fmt(run.rate)} | {_fmt(run.p50_ms, 1)} | {_fmt(run.p99_ms, 1)} | "
+            f"{_fmt(run.cpu_server_us)} | {_fmt(run.cpu_postgres_us)} | "
             f"{run.failed} | {run.load_average:.2f} |"
         )
     return "\n".join(lines) + "\n"
