@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -420,7 +420,7 @@ def run_scenario(
 # --- report -----------------------------------------------------------------------------------
 
 
-def _median(values: list[float | None]) -> float | None:
+def _median(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
 
@@ -517,9 +517,8 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
             f"PostgreSQL) ranged from {min(pg_cpu):,.0f} to {max(pg_cpu):,.0f} µs over the "
             f"rounds, the bare endpoint's from {min(bare_cpus):,.0f} to {max(bare_cpus):,.0f} "
             f"µs, and the ratio from {min(shares):.0f} to {max(shares):.0f} %. The same code "
-            f"on the same load, with no page faults in the workers: the machine is shared, so "
-            f"the median over rounds is the figure to read, and the spread says how far one "
-            f"round can be off."
+            f"on the same load: the machine is shared, so the median over rounds is the figure "
+            f"to read, and the spread says how far one round can be off."
         )
     few, bare_few = rate("postgresql-2-c64"), rate("bare-2-c64")
     if few and bare_few and pg:
@@ -582,7 +581,9 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
     return ["## What limits the rate", "", *(line for line in lines if line)]
 
 
-def write_report(runs: list[Run], *, duration: float, connections: int, rounds: int) -> str:
+def write_report(
+    runs: list[Run], *, duration: float, connections: int, rounds: int, command: str
+) -> str:
     by_key: dict[str, list[Run]] = {}
     for run in runs:
         by_key.setdefault(run.scenario.key, []).append(run)
@@ -591,7 +592,7 @@ def write_report(runs: list[Run], *, duration: float, connections: int, rounds: 
     lines = [
         "# Webhook benchmark",
         "",
-        f"Written by `python bench/webhook_bench.py` on "
+        f"Written by `{command}` on "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}; do not edit by hand.",
         "",
         *_machine(),
@@ -705,8 +706,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"failed {run.failed} stored {run.stored} acked {run.acknowledged}",
                     file=sys.stderr,
                 )
+    options = sys.argv[1:] if argv is None else argv
     report = write_report(
-        runs, duration=args.duration, connections=args.connections, rounds=args.rounds
+        runs,
+        duration=args.duration,
+        connections=args.connections,
+        rounds=args.rounds,
+        command=" ".join(["python bench/webhook_bench.py", *options]),
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
