@@ -6,6 +6,13 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
+
+# Speed is measured by the benchmarks under bench/, not by the tests: on a shared machine a
+# property test's example can take longer than hypothesis' default 200 ms deadline for reasons
+# that have nothing to do with the code under test.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True)

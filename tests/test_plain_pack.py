@@ -41,6 +41,8 @@ def _full(body: bytes, now: float) -> tuple[list[str], list[object]]:
 @example([{"bn": URN + ":", "bt": 1e308, "n": "x", "t": 1e308, "v": 1}], 0.0)
 @example([{"n": "a", "v": 2**64 - 1}, {"n": "b", "v": 2**64}], NOW)
 @example([{"bn": "a", "u": None, "v": 1}], NOW)
+@example([{"n": "a", "v": -(2**63) - 1}, {"n": "b", "v": 2**63}], NOW)
+@example([{"n": "a", "v": 9.3e18}, {"n": "b", "v": -9.3e18}], NOW)
 def test_plain_resolver_agrees_with_the_full_path(
     pack: list[dict[str, object]], now: float
 ) -> None:
@@ -62,6 +64,10 @@ def test_what_the_plain_resolver_leaves_to_the_full_path() -> None:
     assert resolve_plain(f"[{base}]".encode(), now=NOW) is not None
     refused = [
         f'[{{"bn":"{URN}:","bn":"{URN}:","n":"x","v":1}}]',  # a repeated key
+        f'[{{"bn":"{URN}:","n":"x","v":1}},{{"n":"y","v":1,"v":2}}]',  # ... in a later record
+        f'[{{"bn" :"{URN}:","n":"x","v":1}}]',  # space before a colon: keys are not counted
+        f'[{{"bn":"{URN}:","n":"x","v":18446744073709551616}}]',  # orjson: a float
+        f'[{{"bn":"{URN}:","n":"x","v":-9223372036854775809}}]',  # orjson: a float
         f'[{{"bn":"{URN}:","n":"x","vs":"a\\u00e9"}}]',  # an escape
         f'[{{"bn":"{URN}:","n":"x","v":1,"vs":"a"}}]',  # two values
         f'[{{"bn":"{URN}:","n":"x","s":1}}]',  # a field the fast path does not know

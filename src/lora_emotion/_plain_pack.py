@@ -5,8 +5,8 @@ records and :func:`~lora_emotion.senml.resolve` checks them again, with a Python
 every JSON object and number on the way. That is right for arbitrary input and is where the
 error messages come from, but it cost about 40 µs of the webhook's CPU per delivery. Nearly
 every delivery is a "plain" pack: records of ``bn``, ``bt``, ``n``, ``u``, ``t`` and one of
-``v``/``vs``/``vb``, no escapes in the text. For exactly those, this module parses with the C
-JSON scanner and resolves in one loop. Anything else returns ``None`` and the caller takes the
+``v``/``vs``/``vb``, no escapes in the text. For exactly those, this module parses with orjson
+and resolves in one loop. Anything else returns ``None`` and the caller takes the
 full path, which also produces the error message; so this module never raises and never decides
 that input is invalid. ``tests/test_plain_pack.py`` checks that both paths agree on every pack
 this one accepts.
@@ -14,10 +14,11 @@ this one accepts.
 
 from __future__ import annotations
 
-import json
 import math
 import re
-from typing import Any, Final
+from typing import Final
+
+import orjson
 
 from .senml import RELATIVE_TIME_LIMIT, ResolvedRecord
 
@@ -28,28 +29,26 @@ _BASE_FIELDS: Final = frozenset({"bn", "bt"})
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*")
 #: senml's bound for integers (what CBOR carries without tags).
 _INT_LIMIT: Final = 2**64 - 1
+#: orjson reads an integer beyond 64 bits as a float, where senml reads an integer (or refuses
+#: it); no float at or beyond this magnitude is taken here, so those go to the full path.
+_FLOAT_LIMIT: Final = 2.0**63
 
 PlainPack = tuple[list[str], list[ResolvedRecord]]
 
 
-class _NotPlain(Exception):
-    """The pack needs the full decoder (here: an object repeats a key)."""
-
-
-def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    record = dict(pairs)
-    if len(record) != len(pairs):
-        raise _NotPlain
-    return record
-
-
-_DECODER: Final = json.JSONDecoder(object_pairs_hook=_object)
+# Whitespace between a key and its colon. Without it, and without escapes, every ``":`` of
+# the text ends a key (a ``"`` can only delimit a string, and only a key is followed by a
+# colon), so counting them counts the keys as written. orjson keeps the last of a repeated
+# key silently; comparing that count with the keys it returned finds repeats, which the full
+# decoder refuses. orjson took 0.6 µs for a delivery that the json module with a hook to
+# catch repeats took 3.2 µs for.
+_SPACE_BEFORE_COLON: Final = re.compile(rb'"\s+:')
 
 
 def _number(value: object) -> bool:
     kind = type(value)
     if kind is float:
-        return math.isfinite(value)  # type: ignore[arg-type]
+        return -_FLOAT_LIMIT < value < _FLOAT_LIMIT  # type: ignore[operator]
     return kind is int and -_INT_LIMIT <= value <= _INT_LIMIT  # type: ignore[operator]
 
 
@@ -64,14 +63,15 @@ def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
         The base names in pack order and the resolved records; ``None`` when the pack is not
         plain or not valid (the full path then decides, and explains).
     """
-    if b"\\" in body:
+    if b"\\" in body or _SPACE_BEFORE_COLON.search(body):
         return None
     try:
-        document = _DECODER.decode(body.decode("utf-8"))
-    except (ValueError, _NotPlain, RecursionError):
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
         return None
     if type(document) is not list:
         return None
+    keys = 0
     base_names: list[str] = []
     base_name = ""
     base_time: float = 0
@@ -79,6 +79,7 @@ def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
     for record in document:
         if type(record) is not dict or not record or not record.keys() <= _PLAIN_FIELDS:
             return None
+        keys += len(record)
         if "bn" in record:
             base_name = record["bn"]
             if type(base_name) is not str:
@@ -118,5 +119,7 @@ def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
             return None
         if time < RELATIVE_TIME_LIMIT:
             time = now + time
-        resolved.append(ResolvedRecord(name=name, time=time, unit=unit, value=value))
+        resolved.append(ResolvedRecord(name, time, unit, value))
+    if keys != body.count(b'":'):
+        return None  # a repeated key
     return base_names, resolved

@@ -346,6 +346,34 @@ def _measurement(
     )
 
 
+def _plain_measurements(
+    device: str, resolved: Sequence[ResolvedRecord], now: float
+) -> tuple[str, list[Measurement]] | None:
+    """:func:`dedup_key` and the measurements of records from the plain resolver, in one loop.
+
+    Those records have a name, a time, a unit and a float, int, str or bool value, and nothing
+    else, which leaves little of the general path's per-record work: this one loop took a
+    third of its time. ``None`` when a time is out of range, for the general path to explain.
+    """
+    parts: list[object] = [device]
+    measurements = []
+    for name, time, unit, value, _, _, _ in resolved:
+        number = float(value) if type(value) is int or type(value) is float else None
+        text = value if type(value) is str else None
+        flag = value if type(value) is bool else None
+        parts.append((name, time, unit, value if number is None else number, None, None, ()))
+        if time < RELATIVE_TIME_LIMIT:
+            time += now
+        if not MIN_TIME <= time < MAX_TIME:
+            return None
+        owner, short_name = split_name(name)
+        measurements.append(
+            Measurement(owner or device, short_name, time, unit, number, text, flag)
+        )
+    key = hashlib.sha256(repr(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return key, measurements
+
+
 def _pack_device(base_names: Iterable[str]) -> str:
     for base_name in base_names:
         owner, _ = split_name(base_name)
@@ -453,17 +481,7 @@ def _from_templates(
             return None
         out.append(
             Measurement(
-                device=device,
-                name=name,
-                time=time,
-                unit=unit,
-                value=value,
-                string_value=text,
-                bool_value=flag,
-                data_value=data,
-                sum=total,
-                update_time=update_time,
-                origin="payload",
+                device, name, time, unit, value, text, flag, data, total, update_time, (), "payload"
             )
         )
     return out
@@ -549,25 +567,30 @@ def parse_delivery(
     """
     # Resolved against 0 first: the key must not depend on the arrival time.
     plain = resolve_plain(body, now=0.0) if isinstance(body, bytes) else None
+    fast = None
     if plain is not None and plain[1]:
         base_names, resolved = plain
         device = _pack_device(base_names)
         first_base_time = None  # only needed when there is no measurement
+        fast = _plain_measurements(device, resolved, now)
     else:
         records = decode_json(body)
         device = _pack_device(record.bn for record in records if record.bn is not None)
         resolved = resolve(records, now=0.0)
         first_base_time = _first_base_time(records)
-    key = dedup_key(device, resolved)
-    measurements = [
-        _measurement(
-            r._replace(time=r.time + now) if r.time < RELATIVE_TIME_LIMIT else r,
-            device=device,
-            index=i,
-            origin="kpn",
-        )
-        for i, r in enumerate(resolved)
-    ]
+    if fast is not None:
+        key, measurements = fast
+    else:
+        key = dedup_key(device, resolved)
+        measurements = [
+            _measurement(
+                r._replace(time=r.time + now) if r.time < RELATIVE_TIME_LIMIT else r,
+                device=device,
+                index=i,
+                origin="kpn",
+            )
+            for i, r in enumerate(resolved)
+        ]
     decoded, errors, fport, payload = _decode_payloads(measurements, now=now, registry=registry)
     has_payload = any(m.name == PAYLOAD_NAME for m in measurements)
     event_time = measurements[0].time if measurements else first_base_time
