@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -38,9 +38,16 @@ log = logging.getLogger("lora_emotion.webhook.ingest")
 
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/senml+json"})
 _KEPT_HEADERS = frozenset(
-    {"content-type", "user-agent", "x-forwarded-for", "x-real-ip", "x-request-id", "forwarded"}
+    {
+        b"content-type",
+        b"user-agent",
+        b"x-forwarded-for",
+        b"x-real-ip",
+        b"x-request-id",
+        b"forwarded",
+    }
 )
-_NEVER_KEPT = frozenset({"things-message-token", "authorization", "cookie", "x-api-key"})
+_NEVER_KEPT = frozenset({b"things-message-token", b"authorization", b"cookie", b"x-api-key"})
 _OUTCOME_BY_STATUS = {
     401: "unauthorized",
     403: "forbidden",
@@ -50,19 +57,32 @@ _OUTCOME_BY_STATUS = {
 }
 
 
-def kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def kept_headers(headers: Mapping[bytes, bytes]) -> dict[str, str]:
     """The request headers stored with a delivery: KPN's ``Things-*`` and proxy headers.
 
-    The message token and any credential header are never kept.
+    ``headers`` maps lowercase names to values, as ASGI gives them. The message token and any
+    credential header are never kept.
     """
     kept = {}
     for name, value in headers.items():
-        lowered = name.lower()
-        if lowered in _NEVER_KEPT:
+        if name in _NEVER_KEPT:
             continue
-        if lowered.startswith("things-") or lowered in _KEPT_HEADERS:
-            kept[lowered] = value
+        if name.startswith(b"things-") or name in _KEPT_HEADERS:
+            kept[name.decode("latin-1")] = value.decode("latin-1")
     return kept
+
+
+def _header_map(raw: Iterable[tuple[bytes, bytes]]) -> dict[bytes, bytes]:
+    headers: dict[bytes, bytes] = {}
+    for name, value in raw:
+        # The first of repeated headers counts, as with Starlette's Headers.get. ASGI servers
+        # lowercase names already; lower() is for those that do not.
+        headers.setdefault(name.lower(), value)
+    return headers
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
@@ -123,16 +143,13 @@ class Ingest:
                 the application's exception handler writes the answer.
         """
         started = time.perf_counter()
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            # The first of repeated headers counts, as with Starlette's Headers.get.
-            headers.setdefault(raw_name.decode("latin-1").lower(), raw_value.decode("latin-1"))
-        plug = headers.get("things-plug-uuid")
-        token = headers.get("things-message-token")
+        headers = _header_map(scope["headers"])
+        plug = _text(headers.get(b"things-plug-uuid"))
+        token = _text(headers.get(b"things-message-token"))
         try:
-            _check_media_type(headers.get("content-type"))
+            _check_media_type(_text(headers.get(b"content-type")))
             body = await _read_body(
-                receive, headers.get("content-length"), self.settings.max_body_bytes
+                receive, _text(headers.get(b"content-length")), self.settings.max_body_bytes
             )
             self._verify(body, plug, token)
             now = time.time()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 
@@ -24,6 +25,9 @@ from .storage import NewDelivery, WriteResult
 __all__ = ["GroupCommitWriter"]
 
 log = logging.getLogger("lora_emotion.webhook.writer")
+
+#: A submitted delivery, the future its request waits on, and when that wait ends (loop time).
+_Entry = tuple[NewDelivery, asyncio.Future[WriteResult], float]
 
 
 class GroupCommitWriter:
@@ -41,11 +45,11 @@ class GroupCommitWriter:
         self._batches = batches
         self._batch_max = batch_max
         self._timeout_s = timeout_s
-        self._queue: collections.deque[tuple[NewDelivery, asyncio.Future[WriteResult]]] = (
-            collections.deque()
-        )
+        self._queue: collections.deque[_Entry] = collections.deque()
+        self._in_flight: list[_Entry] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._sweep_timer: asyncio.TimerHandle | None = None
         self._closing = False
 
     def start(self) -> None:
@@ -63,6 +67,9 @@ class GroupCommitWriter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
         await self._batches.close()
 
     async def submit(self, item: NewDelivery) -> WriteResult:
@@ -73,18 +80,30 @@ class GroupCommitWriter:
         """
         if not self.alive:
             raise StoreUnavailableError("the service is shutting down")
-        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[WriteResult] = loop.create_future()
+        deadline = loop.time() + self._timeout_s
+        self._queue.append((item, future, deadline))
         self._wakeup.set()
-        # A timer rather than asyncio.wait_for: it costs a task and a shield per request.
-        expiry = future.get_loop().call_later(self._timeout_s, self._expire, future)
-        try:
-            return await future
-        finally:
-            expiry.cancel()
+        # One timer for all waiters, due when the oldest one's wait ends: a timer per request
+        # (call_later, or asyncio.wait_for's task and shield) was a few µs of every delivery.
+        if self._sweep_timer is None:
+            self._sweep_timer = loop.call_at(deadline, self._sweep)
+        return await future
 
-    def _expire(self, future: asyncio.Future[WriteResult]) -> None:
-        if not future.done():
+    def _sweep(self) -> None:
+        """Fail the waits that have run out, then set the timer for the next one to end."""
+        self._sweep_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # The in-flight batch was queued before everything still queued, and both are in
+        # arrival order: the first wait found running is the next to end.
+        for _, future, deadline in itertools.chain(self._in_flight, self._queue):
+            if future.done():
+                continue
+            if deadline > now:
+                self._sweep_timer = loop.call_at(deadline, self._sweep)
+                return
             future.set_exception(
                 StoreUnavailableError(f"the store did not commit within {self._timeout_s:g} s")
             )
@@ -98,22 +117,24 @@ class GroupCommitWriter:
                 await self._wakeup.wait()
                 continue
             size = min(len(self._queue), self._batch_max)
-            batch = [self._queue.popleft() for _ in range(size)]
+            batch = self._in_flight = [self._queue.popleft() for _ in range(size)]
             started = time.perf_counter()
             try:
-                results = await self._batches.write([item for item, _ in batch])
+                results = await self._batches.write([item for item, _, _ in batch])
             except Exception as exc:  # the whole batch is unacknowledged: every waiter gets 503
                 log.error(
                     "store unavailable",
                     extra={"event": "commit_failed", "error": type(exc).__name__, "batch": size},
                 )
                 reason = f"the store is unavailable ({type(exc).__name__})"
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(StoreUnavailableError(reason))
                 continue
+            finally:
+                self._in_flight = []
             metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
             metrics.BATCH_SIZE.observe(size)
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)

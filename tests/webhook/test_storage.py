@@ -236,6 +236,27 @@ def test_text_with_nul_is_stored_on_both_backends(store: Store) -> None:
     assert stored.id == results[0].delivery_id
 
 
+def test_every_byte_string_of_a_batch_lands_in_its_own_row(store: Store) -> None:
+    # PostgreSQL receives a batch's bodies, payloads and vd values laid end to end in one
+    # parameter; each row must get exactly its own bytes back.
+    blob = b'{"n":"blob","vd":"AAEC_w"},{"n":"payload"'
+    bodies = [
+        payload_body("0186", 16, base_time=NOW - 30),
+        payload_body(THINGSML_HAPPY, base_time=NOW - 20, layout="merged"),
+        payload_body("02C2", 16, base_time=NOW - 10).replace(b'{"n":"payload"', blob),
+    ]
+    results = commit(store, [item(body) for body in bodies])[0]
+    with store.read_engine.connect() as conn:
+        stored = {row.id: row for row in list_deliveries(conn, limit=10)}
+        blobs = read_readings(conn, device=DEVICE, name="blob")
+    for body, result in zip(bodies, results, strict=True):
+        assert result.delivery_id is not None
+        row = stored[result.delivery_id]
+        assert bytes(row.body) == body
+        assert bytes(row.payload) == parse_delivery(body, now=NOW).payload
+    assert [bytes(r.data_value) for r in blobs] == [b"\x00\x01\x02\xff"]
+
+
 def test_readings_range_order_and_cursor(store: Store) -> None:
     times = [NOW - 400 + 100 * i for i in range(4)]
     commit(store, [item(reading_body("0186", t)) for t in times])
