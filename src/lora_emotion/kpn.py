@@ -499,8 +499,11 @@ def _decode_payloads(
     for item in measurements:
         if item.name != PAYLOAD_NAME:
             continue
-        same = [p for p in ports if p.device == item.device and p.time == item.time]
-        port_record = same[0] if same else (ports[0] if len(ports) == 1 else None)
+        if len(ports) == 1:
+            port_record: Measurement | None = ports[0]
+        else:
+            same = [p for p in ports if p.device == item.device and p.time == item.time]
+            port_record = same[0] if same else None
         try:
             if item.string_value is None:
                 raise DecodeError("expected the payload as a hex string (vs)", field="payload")
@@ -535,8 +538,8 @@ def _decode_payloads(
     return decoded, errors, first_port, first_payload
 
 
-def _kind(measurements: Sequence[Measurement]) -> DeliveryKind:
-    names = {m.name for m in measurements if m.origin == "kpn"}
+def _kind(names: frozenset[str] | set[str]) -> DeliveryKind:
+    """What a delivery is, from the names of the records KPN sent."""
     if PAYLOAD_NAME in names:
         return "payload"
     if not names:
@@ -592,14 +595,14 @@ def parse_delivery(
             for i, r in enumerate(resolved)
         ]
     decoded, errors, fport, payload = _decode_payloads(measurements, now=now, registry=registry)
-    has_payload = any(m.name == PAYLOAD_NAME for m in measurements)
+    names = {m.name for m in measurements}
     event_time = measurements[0].time if measurements else first_base_time
     return Delivery(
         device=device,
         dev_eui=_dev_eui_of(device),
         event_time=event_time,
-        kind=_kind(measurements),
-        decode_status="error" if errors else ("ok" if has_payload else "none"),
+        kind=_kind(names),
+        decode_status="error" if errors else ("ok" if PAYLOAD_NAME in names else "none"),
         decode_error="; ".join(errors) if errors else None,
         fport=fport,
         payload=payload,
