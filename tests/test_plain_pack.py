@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lora_emotion import kpn
-from lora_emotion._plain_pack import resolve_plain
+from lora_emotion._plain_pack import _RAW_PAYLOAD, resolve_plain
 from lora_emotion.errors import DecodeError
 from lora_emotion.kpn import delivery_body, parse_delivery, raw_payload_records
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
@@ -59,6 +59,37 @@ def test_plain_resolver_agrees_with_the_full_path(
         assert repr(fast) == repr(full)
 
 
+@settings(max_examples=300)
+@given(
+    payload=st.binary(max_size=12),
+    fport=st.integers(1, 255),
+    base_time=st.one_of(
+        st.sampled_from(["1.615572314E9", "1615572314", "-0.0", "0", "1E400", "9.3E18"]),
+        st.floats(allow_nan=False, allow_infinity=False).map(kpn.java_double),
+        st.integers(-(10**19) + 1, 10**19 - 1).map(str),
+    ),
+    layout=st.sampled_from(["legacy", "merged"]),
+    now=st.sampled_from([0.0, NOW]),
+)
+def test_kpn_raw_payload_bytes_resolve_as_the_full_path_does(
+    payload: bytes, fport: int, base_time: str, layout: str, now: float
+) -> None:
+    """The exact-bytes match for KPN's raw-payload delivery agrees with the full path."""
+    body = delivery_body(
+        URN.rsplit(":", 1)[1], raw_payload_records(payload, fport), base_time=1.0, layout=layout
+    ).replace(b'"bt":1.0', f'"bt":{base_time}'.encode())
+    assert _RAW_PAYLOAD.fullmatch(body) is not None  # this test is about that path
+    fast = resolve_plain(body, now=now)
+    try:
+        full = _full(body, now)
+    except DecodeError:
+        assert fast is None
+        return
+    assert fast is not None or not math.isfinite(float(base_time)) or abs(float(base_time)) >= 2**63
+    if fast is not None:
+        assert repr(fast) == repr(full)
+
+
 def test_what_the_plain_resolver_leaves_to_the_full_path() -> None:
     base = f'{{"bn":"{URN}:","bt":1.7E9,"n":"payload","vs":"0186"}}'
     assert resolve_plain(f"[{base}]".encode(), now=NOW) is not None
@@ -68,6 +99,7 @@ def test_what_the_plain_resolver_leaves_to_the_full_path() -> None:
         f'[{{"bn" :"{URN}:","n":"x","v":1}}]',  # space before a colon: keys are not counted
         f'[{{"bn":"{URN}:","n":"x","v":18446744073709551616}}]',  # orjson: a float
         f'[{{"bn":"{URN}:","n":"x","v":-9223372036854775809}}]',  # orjson: a float
+        f'[{{"bn":"{URN}:","bt":1.7E9,"n":"payload","vs":"0186"}},{{"n":"port","v":016}}]',
         f'[{{"bn":"{URN}:","n":"x","vs":"a\\u00e9"}}]',  # an escape
         f'[{{"bn":"{URN}:","n":"x","v":1,"vs":"a"}}]',  # two values
         f'[{{"bn":"{URN}:","n":"x","s":1}}]',  # a field the fast path does not know
