@@ -607,7 +607,9 @@ def write_report(
         '"% of bare" compares with the bare endpoint run with the same number of workers, '
         "logging and connections: per round, the scenario's rate divided by that endpoint's "
         "in the same round, and the median of those over the rounds (the machine's speed "
-        "drifts between rounds; within one, runs are minutes apart).",
+        "drifts). Within a round each webhook scenario runs right next to its bare endpoint, "
+        "the PostgreSQL one first, and every other round runs in reverse order, so that the "
+        "ceiling is measured once before and once after.",
         "",
         "| scenario | workers | deliveries/s | % of bare | p50 ms | p99 ms | batch | "
         "commit ms | CPU µs/req server | CPU µs/req PostgreSQL | lost |",
@@ -659,6 +661,23 @@ def write_report(
     return "\n".join(lines) + "\n"
 
 
+def run_order(scenarios: Sequence[Scenario], round_number: int) -> list[Scenario]:
+    """The order of one round's runs: each webhook scenario right after its bare ceiling,
+    and every other round backwards.
+
+    Why: the machine's speed drifts within a round too, and a ratio of two runs minutes apart
+    takes that drift for a difference in the code. Adjacent runs, taken in alternating order,
+    put the ceiling first in one round and second in the next.
+    """
+    ordered: list[Scenario] = []
+    for ceiling in (s for s in scenarios if s.store == "bare"):
+        ordered.append(ceiling)
+        compared = [s for s in scenarios if s.store != "bare" and _ceiling_key(s) == ceiling.key]
+        ordered += sorted(compared, key=lambda s: s.store != "postgresql")  # the target first
+    ordered += [s for s in scenarios if s not in ordered]
+    return ordered if round_number % 2 else ordered[::-1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
@@ -687,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         write_bodies(warmup, int(MAX_STORED_RATE * 2.5), offset=10_000_000)
         runs = []
         for round_number in range(1, args.rounds + 1):
-            for scenario in scenarios:
+            for scenario in run_order(scenarios, round_number):
                 run = run_scenario(
                     scenario,
                     bodies=bodies,
