@@ -390,7 +390,7 @@ def _batch_parameters(ordered: Sequence[NewDelivery]) -> dict[str, str | bytes]:
         plain: tuple[tuple[str, int], ...],
         binary: tuple[tuple[str, str, int], ...],
     ) -> dict[str, Any]:
-        out = {name: row[at] for name, at in plain if row[at] is not None}
+        out = {name: value for name, at in plain if (value := row[at]) is not None}
         for at_name, len_name, at in binary:
             value = row[at]
             if value is not None:
