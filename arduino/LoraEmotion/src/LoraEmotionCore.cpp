@@ -10,20 +10,21 @@ namespace lora_emotion {
 namespace {
 
 // The port of a message of a valid set, or 0 (never a set's port) for an invalid set: one
-// call both checks the set and yields the port.
-uint8_t port_for(const LabelSet& set, MessageType type) {
+// call both checks the set and yields the port. Forced inline, like label_state and
+// fold_vitals: GCC would keep them out of line, and in place each costs less than its call.
+__attribute__((always_inline)) inline uint8_t port_for(const LabelSet& set, MessageType type) {
   if (set.classes < 2 || set.classes > kMaxWireClasses || set.id > kMaxSetId) return 0;
   return static_cast<uint8_t>(kSetBlockBase + kSetBlockSize * set.id + static_cast<uint8_t>(type));
 }
 
-// 0 .. 101*K: a class with its confidence, or 101*K for "no face".
-bool label_state(const LabelSet& set, uint8_t label, uint8_t confidence_pct, uint32_t& state) {
-  if (label == kNoFace) {
-    state = static_cast<uint32_t>(set.classes) * kConfidenceSteps;
-    return true;
-  }
-  state = static_cast<uint32_t>(label) * kConfidenceSteps + confidence_pct;
-  return label < set.classes && confidence_pct <= 100;
+// 0 .. 101*K: a class with its confidence, or 101*K for "no face"; kNoState for a label or
+// confidence outside its domain.
+constexpr uint32_t kNoState = 0xFFFFFFFF;
+__attribute__((always_inline)) inline uint32_t label_state(const LabelSet& set, uint8_t label,
+                                                            uint8_t confidence_pct) {
+  if (label == kNoFace) return static_cast<uint32_t>(set.classes) * kConfidenceSteps;
+  if (label >= set.classes || confidence_pct > 100) return kNoState;
+  return static_cast<uint32_t>(label) * kConfidenceSteps + confidence_pct;
 }
 
 Result emit(const BigUint& value, uint8_t length, uint8_t port, Payload& out) {
@@ -33,25 +34,36 @@ Result emit(const BigUint& value, uint8_t length, uint8_t port, Payload& out) {
   return Result::kOk;
 }
 
+// A vital's digit: 0 when absent (negative), else value + 1; without a branch, the sign
+// (arithmetic shift: all ones for a negative value) masks it to 0.
+inline uint32_t vital_digit(int32_t value) {
+  return static_cast<uint32_t>(value + 1) & ~static_cast<uint32_t>(value >> 31);
+}
+
+// The radix of a Vitals payload's label digit (absent, a class with its confidence, or "no
+// face": 101 K + 2), and kVitalsRadix, that of its two vitals digits folded as one (together
+// they stay below 2^24: 10002 * 252).
+uint32_t vitals_label_radix(const LabelSet& set) {
+  return static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2;
+}
+constexpr uint32_t kVitalsRadix = static_cast<uint32_t>(kSkinRadix) * kHeartRateRadix;
+
 // A Vitals payload's digits (label, skin conductance, heart rate, most significant first)
-// folded into value (Horner), and their radices into states.
-bool fold_vitals(const LabelSet& set, const VitalsFields& v, BigUint& value, BigUint& states) {
+// folded into value (Horner).
+__attribute__((always_inline)) inline bool fold_vitals(const LabelSet& set, const VitalsFields& v,
+                                                       BigUint& value) {
   uint32_t label = 0;
   if (v.label != kNoReading) {
-    if (!label_state(set, v.label, v.confidence_pct, label)) return false;
+    label = label_state(set, v.label, v.confidence_pct);
+    if (label == kNoState) return false;
     ++label;
   }
   // Absent (negative) is digit 0, a value v is v + 1.
-  const uint32_t skin = v.skin_conductance_centi_us < 0 ? 0u : 1u + static_cast<uint32_t>(v.skin_conductance_centi_us);
-  const uint32_t heart = v.heart_rate_bpm < 0 ? 0u : 1u + static_cast<uint32_t>(v.heart_rate_bpm);
+  const uint32_t skin = vital_digit(v.skin_conductance_centi_us);
+  const uint32_t heart = vital_digit(v.heart_rate_bpm);
   if ((skin | heart) == 0 || skin >= kSkinRadix || heart >= kHeartRateRadix) return false;
-  // The two vitals digits together stay below 2^24 (10002 * 252), so they fold as one.
-  const uint32_t label_radix = static_cast<uint32_t>(set.classes) * kConfidenceSteps + 2;
-  constexpr uint32_t kVitalsRadix = static_cast<uint32_t>(kSkinRadix) * kHeartRateRadix;
-  value.mul_add(label_radix, label);
+  value.mul_add(vitals_label_radix(set), label);
   value.mul_add(kVitalsRadix, skin * kHeartRateRadix + heart);
-  states.mul_small(label_radix);
-  states.mul_small(kVitalsRadix);
   return true;
 }
 
@@ -75,9 +87,9 @@ uint8_t next_sequence_length(const BigUint& states, uint8_t previous) {
 bool builtin_label_set(uint8_t id, LabelSet& out) {
   // Class counts and fingerprints of labels.BUILTIN_SETS; the tests compare them with the
   // label_sets of tests/vectors/messages.json.
-  static const uint8_t kClasses[] = {7, 8, 3, 3, 8, 7};
-  static const uint16_t kFingerprints[] = {65306, 34894, 63836, 13019, 60765, 57382};
-  if (id >= sizeof(kClasses)) return false;
+  static const uint8_t kClasses[kBuiltinSets] = {7, 8, 3, 3, 8, 7};
+  static const uint16_t kFingerprints[kBuiltinSets] = {65306, 34894, 63836, 13019, 60765, 57382};
+  if (id >= kBuiltinSets) return false;
   out.id = id;
   out.classes = kClasses[id];
   out.fingerprint = kFingerprints[id];
@@ -156,13 +168,13 @@ uint8_t length_for_states(const BigUint& states) {
   return length == 0 ? 1 : length;
 }
 
-void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUint& rank, BigUint& count) {
+uint32_t rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUint& rank, BigUint& count) {
   // Counted from the end, lexicographic order ranks v among the vectors of its total n as
   // C(n + p - 1, p - 1) - 1 - sum over j = 1..p-1 of C(T_j + j - 1, j), with T_j the sum of
   // the last j entries (Pascal's rule telescopes _radix.rank_composition's differences into
   // this). Graded order puts the C(n - 1 + p, p) vectors of smaller totals first, which
   // turns the leading term into C(n + p, p).
-  BigUint term;
+  BigUint term(BigUint::Unset::kUnset);  // set(1) before each use
   uint32_t tail = 0;
   rank.set(0);
   for (unsigned j = 1; j < parts; ++j) {
@@ -176,25 +188,36 @@ void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUin
   count.set(1);
   count.mul_binomial(tail + k, k);
   rank.complement_add(count);
+  return tail;
 }
 
 // ---- encoders -----------------------------------------------------------------------------
 
 Result encode_reading(const LabelSet& set, uint8_t label, uint8_t confidence_pct, Payload& out) {
-  uint32_t state;
   const uint8_t port = port_for(set, MessageType::kReading);
-  if (port == 0 || !label_state(set, label, confidence_pct, state)) return Result::kBadArgument;
+  const uint32_t state = label_state(set, label, confidence_pct);
+  if (port == 0 || state == kNoState) return Result::kBadArgument;
+  // At most 2 bytes (101 * 64 + 1 states): written directly, big-endian, no BigUint.
+  uint32_t rest = state;
   const uint8_t length = bytes_for_states(static_cast<uint32_t>(set.classes) * kConfidenceSteps + 1);
-  return emit(BigUint(state), length, port, out);
+  out.port = port;
+  out.size = length;
+  for (unsigned i = length; i-- > 0; rest >>= 8) out.bytes[i] = static_cast<uint8_t>(rest);
+  return Result::kOk;
 }
 
 Result encode_distribution(const LabelSet& set, const uint8_t* percent, Payload& out) {
   uint16_t shares[kMaxWireClasses];
   const uint8_t port = port_for(set, MessageType::kDistribution);
-  if (port == 0 || !distribution_shares(set, percent, shares)) return Result::kBadArgument;
-  BigUint rank;
-  BigUint count;
-  rank_composition(shares, set.classes, false, rank, count);
+  if (port == 0) return Result::kBadArgument;
+  for (unsigned i = 0; i < set.classes; ++i) shares[i] = percent[i];
+  BigUint rank(BigUint::Unset::kUnset);
+  BigUint count(BigUint::Unset::kUnset);
+  // The rank's walk over the shares yields their sum, checked afterwards: out is untouched
+  // until emit.
+  if (rank_composition(shares, set.classes, false, rank, count) != kDistributionTotal) {
+    return Result::kBadArgument;
+  }
   return emit(rank, length_for_states(count), port, out);
 }
 
@@ -206,8 +229,8 @@ Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Paylo
   BigUint states(1);
   uint8_t length = 1;
   for (unsigned i = 0; i < count; ++i) {
-    uint32_t state;
-    if (faces[i].label == kNoFace || !label_state(set, faces[i].label, faces[i].confidence_pct, state)) {
+    const uint32_t state = label_state(set, faces[i].label, faces[i].confidence_pct);
+    if (faces[i].label == kNoFace || state == kNoState) {
       return Result::kBadArgument;
     }
     value.mul_add(element, state);
@@ -221,21 +244,21 @@ Result encode_faces(const LabelSet& set, const Face* faces, uint8_t count, Paylo
 Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* counts,
                       uint16_t no_face, uint8_t mean_confidence_pct, Payload& out) {
   const uint8_t port = port_for(set, MessageType::kSummary);
-  if (port == 0 || window_s - 1 >= kWindowRadix || mean_confidence_pct > 100) {
+  static_assert(kWindowRadix == 1u << 16 && kSummaryMaxReadings == 0xFFFF, "tested by shifts");
+  if (port == 0 || (window_s - 1) >> 16 != 0 || mean_confidence_pct > 100) {
     return Result::kBadArgument;
   }
   uint16_t vector[kMaxWireClasses + 1];
-  uint32_t total = no_face;
-  uint32_t counted = 0;
-  for (unsigned i = 0; i < set.classes; ++i) counted += vector[i] = counts[i];
+  for (unsigned i = 0; i < set.classes; ++i) vector[i] = counts[i];
   vector[set.classes] = no_face;
-  if (total + counted > kSummaryMaxReadings || (counted == 0 && mean_confidence_pct != 0)) {
-    return Result::kBadArgument;
+  // Graded rank: the vectors with a smaller sum come first (_radix.rank_bounded). The rank's
+  // walk yields the total, checked afterwards: out is untouched until emit.
+  BigUint value(BigUint::Unset::kUnset);
+  BigUint count(BigUint::Unset::kUnset);
+  const uint32_t total = rank_composition(vector, static_cast<uint8_t>(set.classes + 1), true, value, count);
+  if (total >> 16 != 0 || (total == no_face && mean_confidence_pct != 0)) {
+    return Result::kBadArgument;  // too many readings, or a mean confidence without a class
   }
-  // Graded rank: the vectors with a smaller sum come first (_radix.rank_bounded).
-  BigUint value;
-  BigUint count;
-  rank_composition(vector, static_cast<uint8_t>(set.classes + 1), true, value, count);
   value.mul_add(kWindowRadix, window_s - 1);
   value.mul_add(kConfidenceSteps, mean_confidence_pct);
   const uint8_t length = value.length();
@@ -244,18 +267,16 @@ Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* co
 
 Result encode_vitals(const LabelSet& set, const VitalsFields& vitals, Payload& out) {
   BigUint value;
-  BigUint states(1);
   const uint8_t port = port_for(set, MessageType::kVitals);
-  if (port == 0 || !fold_vitals(set, vitals, value, states)) return Result::kBadArgument;
+  if (port == 0 || !fold_vitals(set, vitals, value)) return Result::kBadArgument;
+  BigUint states(vitals_label_radix(set));
+  states.mul_small(kVitalsRadix);
   return emit(value, length_for_states(states), port, out);
 }
 
 Result encode_status(const StatusFields& s, Payload& out) {
-  // Radices, most significant first (messages._STATUS_FIELDS), as powers of two up to 2^20
-  // (the exponent) or as themselves (24 label sets, 102 battery states).
-  static const uint8_t kRadices[] = {4, 4, 6, 6, 102, 20, 16, 16, 2, 10, kMaxSetId + 1u, 16, 8, 2};
   const uint32_t uptime_min = s.uptime_s / 60;
-  const uint32_t digits[] = {
+  const uint32_t digits[kStatusDigits] = {
       s.protocol_version,
       s.firmware[0],
       s.firmware[1],
@@ -271,8 +292,16 @@ Result encode_status(const StatusFields& s, Payload& out) {
       s.command_seq,
       static_cast<uint32_t>(s.command_status),
   };
+  return encode_status_digits(digits, out);
+}
+
+Result encode_status_digits(const uint32_t* digits, Payload& out) {
+  // Radices, most significant first (messages._STATUS_FIELDS), as powers of two up to 2^20
+  // (the exponent) or as themselves (24 label sets, 102 battery states).
+  static const uint8_t kRadices[kStatusDigits] = {4, 4, 6, 6, 102, 20, 16,
+                                                  16, 2, 10, kMaxSetId + 1u, 16, 8, 2};
   BigUint value;
-  for (unsigned i = 0; i < sizeof(kRadices); ++i) {
+  for (unsigned i = 0; i < kStatusDigits; ++i) {
     const uint32_t radix = kRadices[i] <= 20 ? 1u << kRadices[i] : kRadices[i];
     // Unsigned wrap-around turns battery -2 and window or budget 0 into huge values too.
     if (digits[i] >= radix) return Result::kBadArgument;
@@ -337,12 +366,10 @@ void BatchEncoder::multiply_by_element_states(BigUint& value) const {
     case MessageType::kBatchDistributions:
       value.mul_binomial(kDistributionTotal + set_.classes - 1u, set_.classes - 1u);
       break;
-    default: {
-      const VitalsFields any = {0, 0, kNoReading, 0};
-      BigUint digits;
-      fold_vitals(set_, any, digits, value);
+    default:
+      value.mul_small(vitals_label_radix(set_));
+      value.mul_small(kVitalsRadix);
       break;
-    }
   }
 }
 
@@ -361,8 +388,8 @@ bool BatchEncoder::begin_entry(uint32_t age_s, MessageType kind) {
 }
 
 Result BatchEncoder::add_reading(uint32_t age_s, uint8_t label, uint8_t confidence_pct) {
-  uint32_t state;
-  if (!label_state(set_, label, confidence_pct, state)) return fail(Result::kBadArgument);
+  const uint32_t state = label_state(set_, label, confidence_pct);
+  if (state == kNoState) return fail(Result::kBadArgument);
   if (!begin_entry(age_s, MessageType::kBatchReadings)) return error_;
   value_.add_small(state);
   return Result::kOk;
@@ -372,8 +399,8 @@ Result BatchEncoder::add_distribution(uint32_t age_s, const uint8_t* percent) {
   uint16_t shares[kMaxWireClasses];
   if (!distribution_shares(set_, percent, shares)) return fail(Result::kBadArgument);
   if (!begin_entry(age_s, MessageType::kBatchDistributions)) return error_;
-  BigUint rank;
-  BigUint count;
+  BigUint rank(BigUint::Unset::kUnset);
+  BigUint count(BigUint::Unset::kUnset);
   rank_composition(shares, set_.classes, false, rank, count);
   value_.add(rank);
   return Result::kOk;
@@ -381,8 +408,7 @@ Result BatchEncoder::add_distribution(uint32_t age_s, const uint8_t* percent) {
 
 Result BatchEncoder::add_vitals(uint32_t age_s, const VitalsFields& vitals) {
   BigUint element;
-  BigUint states;
-  if (!fold_vitals(set_, vitals, element, states)) return fail(Result::kBadArgument);
+  if (!fold_vitals(set_, vitals, element)) return fail(Result::kBadArgument);
   if (!begin_entry(age_s, MessageType::kBatchVitals)) return error_;
   value_.add(element);
   return Result::kOk;

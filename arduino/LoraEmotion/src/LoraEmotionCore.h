@@ -78,6 +78,7 @@ struct LabelSet {
 };
 
 // The built-in sets 0..5 (labels.BUILTIN_SETS). Returns false for any other id.
+constexpr uint8_t kBuiltinSets = 6;
 bool builtin_label_set(uint8_t id, LabelSet& out);
 
 struct Payload {
@@ -129,6 +130,13 @@ Result encode_summary(const LabelSet& set, uint32_t window_s, const uint16_t* co
                       uint16_t no_face, uint8_t mean_confidence_pct, Payload& out);
 Result encode_vitals(const LabelSet& set, const VitalsFields& vitals, Payload& out);
 Result encode_status(const StatusFields& status, Payload& out);
+// The same message from its kStatusDigits digits, most significant first, as encode_status
+// derives them: protocol version, firmware major, minor, patch, battery + 1 (0 unknown),
+// uptime in minutes (saturated), dropped (saturated), window_s - 1, mode,
+// daily_budget_s - 1, label set id, fingerprint, command sequence, command status. The relay
+// fills these from its own state, which needs no StatusFields in between.
+constexpr uint8_t kStatusDigits = 14;
+Result encode_status_digits(const uint32_t* digits, Payload& out);
 
 // Largest-remainder quantisation of integer weights (any scale) into whole percent summing to
 // exactly 100; ties go to the lower index (messages.quantise_distribution with exact integer
@@ -159,6 +167,10 @@ class BigUint {
 
   BigUint() { set(0); }
   explicit BigUint(uint32_t value) { set(value); }
+  // Left unset, for an output that its callee sets first (rank_composition's rank and
+  // count): a set(0) here would be a call for nothing.
+  enum class Unset : uint8_t { kUnset };
+  explicit BigUint(Unset) {}
 
   void set(uint32_t value);
   // *this = *this * factor + addend; both below 2^24.
@@ -210,7 +222,8 @@ uint8_t length_for_states(const BigUint& states);
 // total, or in graded order (smaller totals first, then lexicographic) among all vectors;
 // `count` is the number of vectors ranked: those of its total, or with graded order those
 // up to its total.
-void rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUint& rank, BigUint& count);
+// Returns the vector's total.
+uint32_t rank_composition(const uint16_t* vector, uint8_t parts, bool graded, BigUint& rank, BigUint& count);
 
 // Several readings, distributions or vitals of one label set, each with its age. Add entries
 // newest first (ages non-decreasing, each at most 4095 s after the previous; the first at
@@ -284,13 +297,16 @@ inline bool eu868_data_rate(uint8_t dr, uint8_t& sf, uint16_t& bandwidth_khz) {
 
 // CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF), as labels.crc16_ccitt.
 inline uint16_t crc16_ccitt(const uint8_t* data, size_t length, uint16_t crc = 0xFFFF) {
+  // In the top half of a register: the bit shifted out is the sign bit, and no step needs
+  // a 16-bit truncation.
+  uint32_t c = static_cast<uint32_t>(crc) << 16;
   for (size_t i = 0; i < length; ++i) {
-    crc = static_cast<uint16_t>(crc ^ (data[i] << 8));
+    c ^= static_cast<uint32_t>(data[i]) << 24;
     for (unsigned bit = 0; bit < 8; ++bit) {
-      crc = static_cast<uint16_t>((crc & 0x8000) ? (crc << 1) ^ 0x1021 : crc << 1);
+      c = static_cast<int32_t>(c) < 0 ? (c << 1) ^ 0x10210000u : c << 1;
     }
   }
-  return crc;
+  return static_cast<uint16_t>(c >> 16);
 }
 
 // ---- airtime ledger (lora_emotion.budget.AirtimeLedger) -----------------------------------
@@ -357,9 +373,9 @@ class AirtimeLedger {
   uint32_t clear_delay(uint32_t now_ms, uint32_t window_ms, uint32_t budget_ms,
                        uint32_t airtime_ms) const;
 
+  uint32_t daily_cap_ms_;  // first: measured smallest
   uint32_t duty_budget_ms_;
   uint32_t duty_window_ms_;
-  uint32_t daily_cap_ms_;
   uint32_t daily_window_ms_;
   uint16_t count_;
   struct Entry {

@@ -51,13 +51,14 @@ struct FrameFields {
   FrameType type;
   uint8_t label_set;
   uint8_t label;       // the first reading's (kNoReading: a vitals frame without one)
-  uint8_t confidence;  // the first reading's
+  uint8_t confidence;  // the first reading's (label and confidence are also faces[0])
   uint8_t count;       // weights of a distribution, else readings in `faces`
   int16_t heart_rate_bpm;             // -1 absent
   int16_t skin_conductance_centi_us;  // -1 absent
   // The readings of a reading, faces or vitals frame. An empty faces frame is one "no face"
   // reading (a face itself is never kNoFace), and so is a distribution's faces[0] until the
-  // relay fills in its dominant class. confidence_pct may be kUnknownConfidence.
+  // relay fills in its dominant class; a vitals frame without a reading has kNoReading there.
+  // confidence_pct may be kUnknownConfidence. The relay reads the first reading from faces[0].
   // Before the weights: Thumb-1 byte loads reach 31 bytes past the frame, not 76.
   Face faces[kMaxRelayClasses];
   uint32_t weights[kMaxRelayClasses];  // 0..65535, wide for quantise_weights
@@ -103,9 +104,9 @@ class RxQueue {
   uint8_t accepted() const { return accepted_; }
 
  private:
-  volatile uint8_t head_;   // written only by the interrupt
-  volatile uint8_t tail_;   // written only by loop()
-  volatile uint8_t accepted_;
+  volatile uint8_t accepted_;  // first: measured smallest
+  volatile uint8_t head_;      // written only by the interrupt
+  volatile uint8_t tail_;      // written only by loop()
   volatile uint16_t overflows_;
   volatile uint8_t buffer_[kSize];
 };
@@ -144,15 +145,17 @@ class Window {
   inline Result build(const LabelSet& set, Mode mode, uint32_t now_s, Payload& out) const;
 
  private:
+  // In the order that measured smallest (the window sits 148 bytes into the relay, so its
+  // fields are reached from one base register).
   uint32_t start_s_;
+  uint16_t counts_[kMaxRelayClasses];
   uint32_t heart_sum_;
-  uint32_t skin_sum_;
   uint16_t total_;
   uint16_t no_face_;
   uint16_t share_n_;
   uint16_t heart_n_;
   uint16_t skin_n_;
-  uint16_t counts_[kMaxRelayClasses];
+  uint32_t skin_sum_;
   uint16_t confidence_n_[kMaxRelayClasses];
   uint32_t confidence_sum_[kMaxRelayClasses];
   uint32_t share_sum_[kMaxRelayClasses];
@@ -287,9 +290,9 @@ class Relay {
   void uplink_result(int rc, int data_rate, const Payload& sent, uint32_t now_ms);
   // port -1 when the modem library cannot tell (then any port is taken as the command port).
   void downlink(int port, const uint8_t* data, uint8_t length, uint32_t now_ms);
-  void log_stats(uint32_t now_ms) {  // inline: the relay's one call is in uplink_result
+  void log_stats(uint32_t now_ms) {
     tick(now_ms);
-    note(LogEvent::kStats, received_, dropped_, invalid_, window_.readings(), uplinks_);
+    note_stats();
   }
   // True for kListenMs after a sent uplink, until a downlink has been taken.
   bool listening(uint32_t now_ms) const { return listening_ && now_ms - listen_from_ms_ < kListenMs; }
@@ -330,6 +333,10 @@ class Relay {
   inline void add_reading(uint8_t label, uint8_t confidence, const uint8_t* percent);
   void count_error(Name code, Name source);
   void count_drop(Name reason, uint32_t n);
+  // Inline: uplink_result, which has ticked already, is the relay's one caller.
+  void note_stats() const {
+    note(LogEvent::kStats, received_, dropped_, invalid_, window_.readings(), uplinks_);
+  }
   // One LogRecord for the sink: the values in the order of the event's keys.
   template <class... Values>
   void note(LogEvent event, Values... values) const {
@@ -337,11 +344,15 @@ class Relay {
     emit(log_shape(event, sizeof...(values)), list);
   }
   // An event, its value count and payload size packed into one argument, so that a log call
-  // passes everything in registers.
+  // passes everything in registers. Four bits each for the event and the count: without a
+  // payload the shape fits one byte, which a single instruction loads.
   static constexpr uint32_t log_shape(LogEvent event, uint32_t count, uint32_t size = 0) {
-    return static_cast<uint32_t>(event) | count << 8 | size << 16;
+    static_assert(static_cast<uint8_t>(LogEvent::kCount) <= 16 && kMaxLogValues < 16, "4-bit fields");
+    return static_cast<uint32_t>(event) | count << 4 | size << 8;
   }
-  void emit(uint32_t shape, const uint32_t* values, const uint8_t* bytes = nullptr) const;
+  void emit(uint32_t shape, const uint32_t* values, const uint8_t* bytes) const;
+  // Without bytes: forwards a null pointer to the above, so that log calls need not pass one.
+  void emit(uint32_t shape, const uint32_t* values) const;
   inline UplinkKind due();
   void restart_window();
   inline Result build(UplinkKind kind, Payload& out) const;
@@ -356,28 +367,28 @@ class Relay {
   // Small state first, by size: Thumb-1 loads reach 31 bytes (ldrb), 62 (ldrh) and 124 (ldr)
   // past a base register, and a field beyond its reach costs extra instructions at every use.
   Config config_;
-  // bytes: change of dominant emotion, network and schedule
+  // bytes: change of dominant emotion, network and schedule, in the order that measured
+  // smallest (the last two are past ldrb's reach)
   uint8_t streak_label_;
   uint8_t streak_length_;
   uint8_t streak_confidence_n_;
+  bool window_had_change_;  // a change has gone out since the window started
   uint8_t reported_label_;
   bool change_pending_;
   uint8_t change_label_;
   uint8_t change_confidence_;
-  bool window_had_change_;  // a change has gone out since the window started
-  bool joined_;
   uint8_t data_rate_;
   uint8_t join_attempts_;
+  bool joined_;
   uint8_t error_streak_;
   bool status_due_;
   bool listening_;
   UplinkKind sending_;
-  UplinkKind deferred_kind_;
   uint8_t sent_data_rate_;
-  Name deferred_reason_;
   uint8_t command_seq_;
   CommandStatus command_status_;
   // halfwords
+  uint16_t deferred_;  // the last deferral's UplinkKind | Name << 8
   uint16_t carry_ms_;
   uint16_t overflows_seen_;
   uint16_t streak_confidence_sum_;
