@@ -47,8 +47,8 @@ _SPACE_BEFORE_COLON: Final = re.compile(rb'"\s+:')
 
 # KPN's "Raw LoRa payload" delivery exactly as KPN serialises it, in either layout: a DevEUI
 # base name, a base time, the payload as hex and the port. It is most of what arrives, and
-# matching its bytes whole skips the JSON parser and the per-field checks below (4.9 -> 1.6 µs
-# per delivery); anything that differs in a byte takes the general loop.
+# matching its bytes whole skips the JSON parser and the per-field checks below (6.6 -> 2.5 µs
+# to resolve a delivery); anything that differs in a byte takes the general loop.
 _RAW_PAYLOAD: Final = re.compile(
     rb'\[\{"bn":"(urn:dev:DEVEUI:[0-9A-Fa-f]{16}:)","bt":'
     rb"(-?(?:0|[1-9][0-9]{0,18})(?:\.[0-9]+)?(?:[eE][-+]?[0-9]{1,3})?)"
@@ -70,9 +70,8 @@ def _raw_payload(body: bytes, now: float) -> PlainPack | None:
     )
     if not _number(base_time):
         return None
-    time = float(base_time + 0)  # as in the general loop: the base time plus an offset of 0
-    if not math.isfinite(time):
-        return None
+    # As in the general loop: the base time plus an offset of 0; finite, as _number bounds it.
+    time = float(base_time + 0)
     if time < RELATIVE_TIME_LIMIT:
         time = now + time
     base_name = base_name_bytes.decode("ascii")

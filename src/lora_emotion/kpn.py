@@ -21,6 +21,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Final, Literal, NamedTuple
 
@@ -538,7 +539,7 @@ def _decode_payloads(
     return decoded, errors, first_port, first_payload
 
 
-def _kind(names: frozenset[str] | set[str]) -> DeliveryKind:
+def _kind(names: AbstractSet[str]) -> DeliveryKind:
     """What a delivery is, from the names of the records KPN sent."""
     if PAYLOAD_NAME in names:
         return "payload"
