@@ -69,10 +69,11 @@ CORTEX_M0PLUS = [
 
 #: The size budget of the relay core (everything the sketch uses from arduino/LoraEmotion
 #: except the text log formatter), on the Cortex-M0+ with -Os. The issue's target is 4 KB of
-#: flash; the core measures 5 569 B (docs/arduino.md, "Size and memory", says where it goes
-#: and why 4 KB would take dropping features), so this budget is the measurement plus about
-#: 2 %: it stops growth, it does not claim the target.
-CORE_FLASH_BUDGET = 5_680
+#: flash; the core measures 5 585 B, report_error included (docs/arduino.md, "Size and
+#: memory", says where it goes, which structural rewrites were measured, and why 4 KB would
+#: take dropping features), so this budget is the measurement plus about 2 %: it stops
+#: growth, it does not claim the target.
+CORE_FLASH_BUDGET = 5_700
 #: The codec alone (encoders, big integer, airtime, ledger), which is what ThingsML's
 #: 9.9 KB for one string record compares with; this does meet the 4 KB target.
 CODEC_FLASH_BUDGET = 4_096

@@ -188,8 +188,10 @@ inline bool Window::add(uint8_t label, uint8_t confidence, const uint8_t* percen
     confidence_sum_[label] += confidence;
     ++confidence_n_[label];
   }
-  for (unsigned i = 0; i < classes; ++i) {
-    share_sum_[i] += percent != nullptr ? percent[i] : i == label ? kDistributionTotal : 0;
+  if (percent == nullptr) {
+    share_sum_[label] += kDistributionTotal;
+  } else {
+    for (unsigned i = 0; i < classes; ++i) share_sum_[i] += percent[i];
   }
   ++share_n_;
   return true;
@@ -313,11 +315,6 @@ void Relay::serial_byte(uint8_t byte, uint32_t now_ms) {
   FrameFields frame;
   FrameResult r;
   while ((r = reader_.next(frame)) != FrameResult::kNeedMore) frame_result(r, frame, Name::kSerial);
-}
-
-void Relay::report_error(Name code, Name source, uint32_t now_ms) {
-  tick(now_ms);
-  count_error(code, source);
 }
 
 void Relay::count_error(Name code, Name source) { note(LogEvent::kError, code, source, ++invalid_); }

@@ -296,8 +296,12 @@ class Relay {
   }
   // True for kListenMs after a sent uplink, until a downlink has been taken.
   bool listening(uint32_t now_ms) const { return listening_ && now_ms - listen_from_ms_ < kListenMs; }
-  // For the sketch's own failures (e.g. the modem not answering at start-up).
-  void report_error(Name code, Name source, uint32_t now_ms);
+  // For the sketch's own failures (e.g. the modem not answering at start-up). Inline: the
+  // sketch calls it once, where two calls cost less than a function around them.
+  void report_error(Name code, Name source, uint32_t now_ms) {
+    tick(now_ms);
+    count_error(code, source);
+  }
 
   const Config& config() const { return config_; }
   bool joined() const { return joined_; }
