@@ -87,6 +87,13 @@ SCENARIOS = (
         "webhook, PostgreSQL, one commit per request",
         env={"LORA_EMOTION_BATCH_MAX": "1"},
     ),
+    Scenario(
+        "postgresql-2-serial",
+        "postgresql",
+        2,
+        "webhook, PostgreSQL, one commit at a time per worker",
+        env={"LORA_EMOTION_COMMIT_CONCURRENCY": "1"},
+    ),
     Scenario("bare-2-c64", "bare", 2, "bare FastAPI 204, 64 connections", connections=64),
     Scenario(
         "postgresql-2-c64", "postgresql", 2, "webhook, PostgreSQL, 64 connections", connections=64
@@ -508,13 +515,17 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
             f"it would be {bare / 2:,.0f} deliveries/s."
         )
     per_request, bare_cpu = cpu("postgresql-2"), cpu("bare-2")
-    if per_request and bare_cpu and pg:
+    if per_request and bare_cpu and pg and bare:
         cores = os.cpu_count() or 1
+        busy = per_request * pg / 1e6 / cores
+        bare_busy = bare_cpu * bare / 1e6 / cores
         lines.append(
-            f"- **CPU is the limit.** A stored delivery costs about {per_request:,.0f} µs of "
-            f"CPU (workers and PostgreSQL together) against {bare_cpu:,.0f} µs for a bare "
-            f"request; with wrk on the same {cores} cores that allows about what was measured. "
-            f"The bare endpoint reads no body, checks nothing and writes nothing."
+            f"- **CPU**: a stored delivery costs about {per_request:,.0f} µs of CPU (workers "
+            f"and PostgreSQL together) against {bare_cpu:,.0f} µs for a bare request, which "
+            f"reads no body, checks nothing and writes nothing. At the measured rates the "
+            f"server's and PostgreSQL's processes kept {100 * busy:.0f} % of the {cores} "
+            f"cores busy, the bare endpoint's {100 * bare_busy:.0f} %; wrk and the kernel's "
+            f"loopback work take most of the rest."
         )
     pg_runs, bare_runs = by_key.get("postgresql-2", []), by_key.get("bare-2", [])
     if len(pg_runs) > 1 and bare_runs and shares:
@@ -538,6 +549,23 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
             f"in flight make smaller batches, and a commit's fixed cost (one round trip, one "
             f"WAL flush, statement overhead) is shared by fewer deliveries. KPN delivers many "
             f"devices' uplinks concurrently, so the default load keeps more in flight."
+        )
+    serial = rate("postgresql-2-serial")
+    if serial and pg and bare:
+        serial_runs = by_key.get("postgresql-2-serial", [])
+        serial_cpu = cpu("postgresql-2-serial") or 0
+        cores = os.cpu_count() or 1
+        lines.append(
+            f"- **Commits in flight**: with one commit at a time per worker "
+            f"(`LORA_EMOTION_COMMIT_CONCURRENCY=1`) the webhook does {serial:,.0f}/s "
+            f"({_fmt(_median(round_shares(by_key, 'postgresql-2-serial')))} % of bare; "
+            f"two at a time, the default, {100 * (pg / serial - 1):+.0f} %). Its commits "
+            f"took {_fmt(_median([r.commit_ms for r in serial_runs]), 2)} ms for batches of "
+            f"{_fmt(_median([r.batch_mean for r in serial_runs]))}, and the server and "
+            f"PostgreSQL kept {100 * serial_cpu * serial / 1e6 / cores:.0f} % of the cores "
+            f"busy: a worker waited for its commit (the server's CPU, the log flush, the event "
+            f"loop's next look at the socket) with CPU to spare, and a second connection "
+            f"commits the next batch meanwhile."
         )
     unbatched = rate("postgresql-2-unbatched")
     if unbatched and pg and bare:

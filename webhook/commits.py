@@ -76,6 +76,9 @@ _RECEIVED_AT = DELIVERY_NAMES.index("received_at")
 class BatchWriter(Protocol):
     """Commits batches of deliveries; the results are final once ``write`` returns."""
 
+    #: How many batches ``write`` may be committing at once.
+    concurrency: int
+
     async def write(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
         """Commit ``batch`` in one transaction.
 
@@ -176,6 +179,9 @@ class _WriterLock:
 
 class SQLiteBatchWriter:
     """Writes batches through SQLAlchemy Core on one thread of its own."""
+
+    #: SQLite lets one writer in at a time, and the workers already take turns.
+    concurrency = 1
 
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -415,36 +421,53 @@ def libpq_url(url: str) -> str:
 
 
 class PostgresBatchWriter:
-    """Writes batches over one asyncio psycopg connection, opened on first use.
+    """Writes batches over asyncio psycopg connections, one per batch being committed.
+
+    Connections are opened on first use and kept; one that broke is dropped and replaced.
 
     Args:
         url: the store's URL.
+        concurrency: most batches committing at once, hence most connections.
         connect_timeout_s: how long to wait for the server before the batch fails.
         timeout_s: how long one batch may take before its connection is dropped (a server
             that stopped answering must not hold the writer forever).
     """
 
-    def __init__(self, url: str, *, connect_timeout_s: int = 5, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        concurrency: int = 1,
+        connect_timeout_s: int = 5,
+        timeout_s: float = 30.0,
+    ) -> None:
+        self.concurrency = concurrency
         self._conninfo = libpq_url(url)
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
-        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._known = _KnownDevices()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        if self._connection is None or self._connection.closed or self._connection.broken:
-            self._connection = await psycopg.AsyncConnection.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=self._connect_timeout_s,
-                application_name="lora-emotion-writer",
-            )
-        return self._connection
+        while self._idle:
+            connection = self._idle.pop()
+            if not (connection.closed or connection.broken):
+                return connection
+        return await psycopg.AsyncConnection.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=self._connect_timeout_s,
+            application_name="lora-emotion-writer",
+        )
+
+    def _release(self, connection: psycopg.AsyncConnection[Any]) -> None:
+        if not (connection.closed or connection.broken):
+            self._idle.append(connection)
 
     async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-            self._connection = None
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            await connection.close()
 
     async def write(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
         """Commit ``batch``.
@@ -456,41 +479,49 @@ class PostgresBatchWriter:
         Raises:
             psycopg.OperationalError: the server cannot be reached; nothing is acknowledged.
         """
+        connection = await self._connect()
         try:
-            return await self._bounded(batch)
-        except (psycopg.OperationalError, psycopg.InterfaceError):
-            if self._connection is None or not (self._connection.broken or self._connection.closed):
-                raise
-            log.warning("store connection lost; retrying the batch once")
-            return await self._bounded(batch)
-        except psycopg.Error as exc:
-            log.error("store refused a batch (%s); writing it item by item", type(exc).__name__)
-        results = []
-        for item in batch:
             try:
-                results += await self._bounded([item])
+                return await self._bounded(connection, batch)
             except (psycopg.OperationalError, psycopg.InterfaceError):
-                raise
+                if not (connection.broken or connection.closed):
+                    raise
+                log.warning("store connection lost; retrying the batch once")
+                await connection.close()
+                connection = await self._connect()
+                return await self._bounded(connection, batch)
             except psycopg.Error as exc:
-                reason = f"the store refused the readings: {type(exc).__name__}"
-                results += await self._bounded([_without_readings(item, reason)])
-        return results
+                log.error("store refused a batch (%s); writing it item by item", type(exc).__name__)
+            results = []
+            for item in batch:
+                try:
+                    results += await self._bounded(connection, [item])
+                except (psycopg.OperationalError, psycopg.InterfaceError):
+                    raise
+                except psycopg.Error as exc:
+                    reason = f"the store refused the readings: {type(exc).__name__}"
+                    results += await self._bounded(connection, [_without_readings(item, reason)])
+            return results
+        finally:
+            self._release(connection)
 
-    async def _bounded(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
+    async def _bounded(
+        self, connection: psycopg.AsyncConnection[Any], batch: Sequence[NewDelivery]
+    ) -> list[WriteResult]:
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await self._write(batch)
+                return await self._write(connection, batch)
         except TimeoutError:
             # The connection is mid-protocol; only a new one is safe to use.
-            if self._connection is not None:
-                await self._connection.close()
+            await connection.close()
             raise psycopg.OperationalError(
                 f"the store did not commit within {self._timeout_s:g} s"
             ) from None
 
-    async def _write(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
+    async def _write(
+        self, connection: psycopg.AsyncConnection[Any], batch: Sequence[NewDelivery]
+    ) -> list[WriteResult]:
         first, ordered = _plan(batch)
-        connection = await self._connect()
         # Devices of duplicates too: ON CONFLICT skips them, and the set stays small.
         new = self._known.new(ordered, {item.dedup_key: 0 for item in ordered})
         devices = [{"urn": u, "dev_eui": e, "first_seen": s} for u, e, s in new]
@@ -504,11 +535,14 @@ class PostgresBatchWriter:
 
 
 def open_batch_writer(
-    store: Store, *, connect_timeout_s: int = 5, timeout_s: float = 30.0
+    store: Store, *, concurrency: int = 1, connect_timeout_s: int = 5, timeout_s: float = 30.0
 ) -> BatchWriter:
-    """The batch writer for ``store``'s database."""
+    """The batch writer for ``store``'s database; ``concurrency`` applies to PostgreSQL."""
     if store.dialect == "postgresql":
         return PostgresBatchWriter(
-            store.url, connect_timeout_s=connect_timeout_s, timeout_s=timeout_s
+            store.url,
+            concurrency=concurrency,
+            connect_timeout_s=connect_timeout_s,
+            timeout_s=timeout_s,
         )
     return SQLiteBatchWriter(store)

@@ -123,7 +123,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     version = await run_in_threadpool(migrate, store.write_engine)
     writer = GroupCommitWriter(
-        open_batch_writer(store, timeout_s=settings.store_timeout_s),
+        open_batch_writer(
+            store, concurrency=settings.commit_concurrency, timeout_s=settings.store_timeout_s
+        ),
         batch_max=settings.batch_max,
         timeout_s=settings.store_timeout_s,
     )

@@ -7,6 +7,15 @@ in one transaction (see ``commits.py``), then resolves every future; while that 
 flight, new arrivals queue up and form the next batch. Nobody waits for a timer: under light
 load a batch is one delivery, under heavy load it grows until a flush serves hundreds of
 deliveries. No request is answered before the transaction holding its delivery has committed.
+
+Why more than one batch may be committing at once (PostgreSQL: ``commit_concurrency``
+connections per worker): a commit is mostly waiting, for the server, its log flush and the
+event loop's next look at the socket; with one commit at a time a worker's rate is capped at
+one batch per commit time, and a batch stuck on a lock holds back every delivery behind it.
+A second connection commits the next batch meanwhile. Batches of one worker are to each other
+what batches of two workers are: inserted in key order and decided by the unique key, so this
+adds no new way to deadlock or to store a delivery twice. SQLite has one writer at a time, so
+it keeps one commit in flight.
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ class GroupCommitWriter:
     """One per process: batches submitted deliveries into shared transactions.
 
     Args:
-        batches: commits one batch (SQLite from a thread, PostgreSQL asynchronously).
+        batches: commits one batch (SQLite from a thread, PostgreSQL asynchronously); its
+            ``concurrency`` says how many batches may be committing at once.
         batch_max: most deliveries in one transaction.
         timeout_s: how long :meth:`submit` waits for the commit before giving up with 503.
     """
@@ -45,10 +55,13 @@ class GroupCommitWriter:
         self._batches = batches
         self._batch_max = batch_max
         self._timeout_s = timeout_s
+        self._concurrency = max(1, batches.concurrency)
         self._queue: collections.deque[_Entry] = collections.deque()
-        self._in_flight: list[_Entry] = []
+        # Batches being committed, oldest first.
+        self._in_flight: list[list[_Entry]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._commits: set[asyncio.Task[None]] = set()
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._closing = False
 
@@ -96,9 +109,10 @@ class GroupCommitWriter:
         self._sweep_timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        # The in-flight batch was queued before everything still queued, and both are in
-        # arrival order: the first wait found running is the next to end.
-        for _, future, deadline in itertools.chain(self._in_flight, self._queue):
+        # Batches are taken from the queue's front, so in-flight batches in the order they
+        # started, then the queue, are in arrival order: the first wait found running is the
+        # next to end.
+        for _, future, deadline in itertools.chain(*self._in_flight, self._queue):
             if future.done():
                 continue
             if deadline > now:
@@ -110,31 +124,39 @@ class GroupCommitWriter:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
-                if self._closing:
+            if not self._queue or len(self._in_flight) >= self._concurrency:
+                if self._closing and not self._queue and not self._in_flight:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             size = min(len(self._queue), self._batch_max)
-            batch = self._in_flight = [self._queue.popleft() for _ in range(size)]
-            started = time.perf_counter()
-            try:
-                results = await self._batches.write([item for item, _, _ in batch])
-            except Exception as exc:  # the whole batch is unacknowledged: every waiter gets 503
-                log.error(
-                    "store unavailable",
-                    extra={"event": "commit_failed", "error": type(exc).__name__, "batch": size},
-                )
-                reason = f"the store is unavailable ({type(exc).__name__})"
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(StoreUnavailableError(reason))
-                continue
-            finally:
-                self._in_flight = []
-            metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
-            metrics.BATCH_SIZE.observe(size)
-            for (_, future, _), result in zip(batch, results, strict=True):
+            batch = [self._queue.popleft() for _ in range(size)]
+            self._in_flight.append(batch)
+            commit = asyncio.get_running_loop().create_task(self._commit(batch))
+            self._commits.add(commit)
+            commit.add_done_callback(self._commits.discard)
+
+    async def _commit(self, batch: list[_Entry]) -> None:
+        started = time.perf_counter()
+        try:
+            results = await self._batches.write([item for item, _, _ in batch])
+        except Exception as exc:  # the whole batch is unacknowledged: every waiter gets 503
+            log.error(
+                "store unavailable",
+                extra={"event": "commit_failed", "error": type(exc).__name__, "batch": len(batch)},
+            )
+            reason = f"the store is unavailable ({type(exc).__name__})"
+            for _, future, _ in batch:
                 if not future.done():
-                    future.set_result(result)
+                    future.set_exception(StoreUnavailableError(reason))
+            return
+        finally:
+            # By identity: comparing batches would compare their deliveries.
+            del self._in_flight[next(i for i, b in enumerate(self._in_flight) if b is batch)]
+            self._wakeup.set()
+        metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+        for (_, future, _), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)

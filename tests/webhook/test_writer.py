@@ -1,4 +1,5 @@
-"""The group-commit writer on a real SQLite store: batching, the commit timeout, shutdown."""
+"""The group-commit writer on real stores: batching, the commit timeout, shutdown, and on
+PostgreSQL several batches committing at once."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import sqlite3
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
+from conftest import reset_postgres
 from lora_emotion.webhook import schema
-from lora_emotion.webhook.commits import SQLiteBatchWriter
+from lora_emotion.webhook.commits import PostgresBatchWriter, SQLiteBatchWriter, libpq_url
 from lora_emotion.webhook.errors import StoreUnavailableError
 from lora_emotion.webhook.migrations import migrate
 from lora_emotion.webhook.storage import NewDelivery, Store, create_store, new_delivery
@@ -106,3 +109,64 @@ def test_after_close_nothing_is_accepted(sqlite_store: Store) -> None:
 
     asyncio.run(run())
     assert stored(sqlite_store) == 1
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Store:
+    reset_postgres(postgres_url)
+    store = create_store(postgres_url)
+    migrate(store.write_engine)
+    yield store  # type: ignore[misc]
+    store.dispose()
+
+
+def test_a_blocked_commit_does_not_hold_back_the_next_batch(postgres_store: Store) -> None:
+    """With two commits in flight, a batch stuck on a lock leaves room for the next one."""
+    blocked = delivery(1)
+    # Another session inserts the same key and keeps its transaction open: the writer's
+    # insert of that delivery waits on the unique index until this session ends.
+    blocker = psycopg.connect(libpq_url(postgres_store.url))
+    blocker.execute(
+        "INSERT INTO deliveries (dedup_key, plug_uuid, device, received_at, kind, "
+        "decode_status, reading_count, headers, body) "
+        "VALUES (%s, 'p', 'd', now(), 'payload', 'ok', 0, '{}', '')",
+        (blocked.dedup_key,),
+    )
+
+    async def run() -> None:
+        batches = PostgresBatchWriter(postgres_store.url, concurrency=2)
+        writer = GroupCommitWriter(batches, timeout_s=10)
+        writer.start()
+        try:
+            first = asyncio.ensure_future(writer.submit(blocked))
+            await asyncio.sleep(0.2)
+            assert not first.done()
+            result = await asyncio.wait_for(writer.submit(delivery(2)), timeout=5)
+            assert result.delivery_id is not None and not first.done()
+            blocker.rollback()  # the other session gives the key up: the first batch commits
+            assert (await asyncio.wait_for(first, timeout=5)).delivery_id is not None
+        finally:
+            await writer.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        blocker.close()
+    assert stored(postgres_store) == 2
+
+
+def test_copies_in_concurrent_batches_are_stored_once(postgres_store: Store) -> None:
+    async def run() -> list[bool]:
+        batches = PostgresBatchWriter(postgres_store.url, concurrency=3)
+        writer = GroupCommitWriter(batches, batch_max=7)
+        writer.start()
+        try:
+            copies = [delivery(i % 40) for i in range(120)]
+            results = await asyncio.gather(*(writer.submit(item) for item in copies))
+        finally:
+            await writer.close()
+        return [result.duplicate for result in results]
+
+    duplicates = asyncio.run(run())
+    assert duplicates.count(False) == 40 and duplicates.count(True) == 80
+    assert stored(postgres_store) == 40
