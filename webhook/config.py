@@ -81,9 +81,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65_536, ge=1_024, le=16 * 1024 * 1024)
     #: Most deliveries committed in one transaction.
     batch_max: int = Field(default=512, ge=1, le=10_000)
-    #: Batches a worker may be committing at once on PostgreSQL (a connection each); SQLite
-    #: always commits one at a time.
-    commit_concurrency: int = Field(default=2, ge=1, le=16)
+    #: Batches a worker may be committing at once on PostgreSQL (a connection each): more than
+    #: one pays where a commit waits on a network; SQLite always commits one at a time.
+    commit_concurrency: int = Field(default=1, ge=1, le=16)
     #: How long a delivery waits for its commit before the answer is 503.
     store_timeout_s: float = Field(default=10.0, gt=0, le=120)
     sqlite_busy_timeout_ms: int = Field(default=10_000, ge=0, le=600_000)

@@ -9,13 +9,14 @@ load a batch is one delivery, under heavy load it grows until a flush serves hun
 deliveries. No request is answered before the transaction holding its delivery has committed.
 
 Why more than one batch may be committing at once (PostgreSQL: ``commit_concurrency``
-connections per worker): a commit is mostly waiting, for the server, its log flush and the
-event loop's next look at the socket; with one commit at a time a worker's rate is capped at
-one batch per commit time, and a batch stuck on a lock holds back every delivery behind it.
-A second connection commits the next batch meanwhile. Batches of one worker are to each other
-what batches of two workers are: inserted in key order and decided by the unique key, so this
-adds no new way to deadlock or to store a delivery twice. SQLite has one writer at a time, so
-it keeps one commit in flight.
+connections per worker, one by default): a commit is mostly waiting, for the server, a network
+round trip and its log flush; with one commit at a time a worker's rate is capped at one batch
+per commit time, and a batch stuck on a lock holds back every delivery behind it. A second
+connection commits the next batch meanwhile. Where the CPU is the limit (the benchmark, with
+PostgreSQL local) that only makes batches smaller, hence the default. Batches of one worker are
+to each other what batches of two workers are: inserted in key order and decided by the unique
+key, so this adds no new way to deadlock or to store a delivery twice. SQLite has one writer at
+a time, so it keeps one commit in flight.
 """
 
 from __future__ import annotations
