@@ -1,6 +1,7 @@
 """Reliability under concurrency, crashes and store outages, against real server processes.
 
-(a) three concurrent copies of each delivery, over two workers, are stored exactly once;
+(a) three concurrent copies of each delivery, over two workers, are stored exactly once (on
+PostgreSQL also with two commits in flight per worker);
 (b) kill -9 in the middle of a load loses nothing that was answered 2xx;
 (c) a store that goes away makes the service answer 503, never 2xx, and it recovers;
 and a worker process that dies is replaced.
@@ -101,6 +102,20 @@ def test_concurrent_copies_over_two_workers_are_stored_once(database_url: str) -
         results = asyncio.run(post_all(server.url, copies, concurrency=48))
     assert sorted(set(results.values()), key=str) == [200]
     assert stored_keys(database_url) == {key(b) for b in bodies}
+
+
+def test_copies_over_workers_with_two_commits_each_in_flight_are_stored_once(
+    postgres_url: str,
+) -> None:
+    reset_postgres(postgres_url)
+    bodies = unique_bodies(120, offset=5_000)
+    copies = bodies * 3
+    random.Random(11).shuffle(copies)
+    settings = {"LORA_EMOTION_COMMIT_CONCURRENCY": "2", "LORA_EMOTION_BATCH_MAX": "8"}
+    with ServerProcess(postgres_url, workers=2, env=settings) as server:
+        results = asyncio.run(post_all(server.url, copies, concurrency=48))
+    assert sorted(set(results.values()), key=str) == [200]
+    assert stored_keys(postgres_url) == {key(b) for b in bodies}
 
 
 def test_kill_9_loses_no_acknowledged_delivery(database_url: str) -> None:

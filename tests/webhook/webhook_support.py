@@ -62,11 +62,20 @@ class ServerProcess:
         database_url: the store.
         workers: uvicorn worker processes.
         port: where to listen (a free port by default).
+        env: more ``LORA_EMOTION_*`` settings for the server.
     """
 
-    def __init__(self, database_url: str, *, workers: int = 1, port: int | None = None) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 1,
+        port: int | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.database_url = database_url
         self.workers = workers
+        self.env = env or {}
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -79,6 +88,7 @@ class ServerProcess:
             "LORA_EMOTION_DESTINATIONS": json.dumps({PLUG: [SECRET]}),
             "LORA_EMOTION_READ_TOKENS": READ_TOKEN,
             "LORA_EMOTION_LOG_LEVEL": "WARNING",
+            **self.env,
         }
         command = [sys.executable, "-m", "lora_emotion.cli", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--workers", str(self.workers)]
