@@ -4,15 +4,22 @@ PostgreSQL several batches committing at once."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import reset_postgres
 from lora_emotion.webhook import schema
-from lora_emotion.webhook.commits import PostgresBatchWriter, SQLiteBatchWriter, libpq_url
+from lora_emotion.webhook.commits import (
+    BatchWriter,
+    PostgresBatchWriter,
+    SQLiteBatchWriter,
+    libpq_url,
+)
 from lora_emotion.webhook.errors import StoreUnavailableError
 from lora_emotion.webhook.migrations import migrate
 from lora_emotion.webhook.storage import NewDelivery, Store, create_store, new_delivery
@@ -40,6 +47,19 @@ def sqlite_store(tmp_path: Path) -> Store:
     store.dispose()
 
 
+@contextlib.asynccontextmanager
+async def running(
+    batches: BatchWriter, *, batch_max: int = 512, timeout_s: float = 10.0
+) -> AsyncIterator[GroupCommitWriter]:
+    """A started writer over ``batches``, closed (what is queued committed) on the way out."""
+    writer = GroupCommitWriter(batches, batch_max=batch_max, timeout_s=timeout_s)
+    writer.start()
+    try:
+        yield writer
+    finally:
+        await writer.close()
+
+
 def stored(store: Store) -> int:
     with store.read_engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(schema.deliveries)).scalar_one())
@@ -47,13 +67,9 @@ def stored(store: Store) -> int:
 
 def test_deliveries_that_arrive_together_share_a_commit(sqlite_store: Store) -> None:
     async def run() -> list[int | None]:
-        writer = GroupCommitWriter(SQLiteBatchWriter(sqlite_store), batch_max=8)
-        writer.start()
-        try:
+        async with running(SQLiteBatchWriter(sqlite_store), batch_max=8) as writer:
             results = await asyncio.gather(*(writer.submit(delivery(i)) for i in range(20)))
             again = await writer.submit(delivery(3))
-        finally:
-            await writer.close()
         assert again.duplicate and again.delivery_id is None
         return [result.delivery_id for result in results]
 
@@ -71,9 +87,7 @@ def test_a_commit_that_takes_too_long_answers_unavailable_then_recovers(
     blocker.execute("BEGIN IMMEDIATE")  # holds the write lock: the writer's commit waits
 
     async def run() -> None:
-        writer = GroupCommitWriter(SQLiteBatchWriter(sqlite_store), timeout_s=0.3)
-        writer.start()
-        try:
+        async with running(SQLiteBatchWriter(sqlite_store), timeout_s=0.3) as writer:
             started = time.monotonic()
             first = asyncio.ensure_future(writer.submit(delivery(1)))
             await asyncio.sleep(0.1)
@@ -86,8 +100,6 @@ def test_a_commit_that_takes_too_long_answers_unavailable_then_recovers(
             blocker.execute("ROLLBACK")
             result = await writer.submit(delivery(3))
             assert result.delivery_id is not None
-        finally:
-            await writer.close()
 
     try:
         asyncio.run(run())
@@ -135,9 +147,7 @@ def test_a_blocked_commit_does_not_hold_back_the_next_batch(postgres_store: Stor
 
     async def run() -> None:
         batches = PostgresBatchWriter(postgres_store.url, concurrency=2)
-        writer = GroupCommitWriter(batches, timeout_s=10)
-        writer.start()
-        try:
+        async with running(batches) as writer:
             first = asyncio.ensure_future(writer.submit(blocked))
             await asyncio.sleep(0.2)
             assert not first.done()
@@ -145,8 +155,6 @@ def test_a_blocked_commit_does_not_hold_back_the_next_batch(postgres_store: Stor
             assert result.delivery_id is not None and not first.done()
             blocker.rollback()  # the other session gives the key up: the first batch commits
             assert (await asyncio.wait_for(first, timeout=5)).delivery_id is not None
-        finally:
-            await writer.close()
 
     try:
         asyncio.run(run())
@@ -158,13 +166,9 @@ def test_a_blocked_commit_does_not_hold_back_the_next_batch(postgres_store: Stor
 def test_copies_in_concurrent_batches_are_stored_once(postgres_store: Store) -> None:
     async def run() -> list[bool]:
         batches = PostgresBatchWriter(postgres_store.url, concurrency=3)
-        writer = GroupCommitWriter(batches, batch_max=7)
-        writer.start()
-        try:
+        async with running(batches, batch_max=7) as writer:
             copies = [delivery(i % 40) for i in range(120)]
             results = await asyncio.gather(*(writer.submit(item) for item in copies))
-        finally:
-            await writer.close()
         return [result.duplicate for result in results]
 
     duplicates = asyncio.run(run())
