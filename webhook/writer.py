@@ -62,6 +62,7 @@ class GroupCommitWriter:
         self._in_flight: list[list[_Entry]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # The event loop keeps only weak references to tasks: these keep the commits alive.
         self._commits: set[asyncio.Task[None]] = set()
         self._sweep_timer: asyncio.TimerHandle | None = None
         self._closing = False
