@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from . import dashboard
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
 from .ingest import Ingest
@@ -133,6 +134,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     thresholds = _tune_gc()
     app.state.store = store
     app.state.ingest = Ingest(settings, _registry(settings), writer)
+    stop_dashboard = await dashboard.start(app, store)
     log.info(
         "webhook ready",
         extra={
@@ -146,6 +148,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await stop_dashboard()
         await writer.close()
         store.dispose()
         gc.unfreeze()
@@ -208,12 +211,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by the dashboard from packaged assets, so that they work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
     app.include_router(uplinks.router)
     app.include_router(query.router)
     app.include_router(health.router)
+    dashboard.install(app)
 
     @app.exception_handler(LoraEmotionError)
     async def project_error(request: Request, exc: LoraEmotionError) -> JSONResponse:

@@ -172,7 +172,7 @@ def _dashboard_indexes_and_rollups(conn: Connection) -> None:
         Column("readings", Integer, nullable=False),
         Column("confidence_sum", Float, nullable=False),
         Column("confidence_count", Integer, nullable=False),
-        PrimaryKeyConstraint("device", "hour", name="pk_rollup_device_hour"),
+        PrimaryKeyConstraint("hour", "device", name="pk_rollup_device_hour"),
     )
     Table(
         "rollup_label_hour",

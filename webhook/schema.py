@@ -159,7 +159,7 @@ rollup_device_hour = Table(
     Column("readings", Integer, nullable=False),
     Column("confidence_sum", Float, nullable=False),
     Column("confidence_count", Integer, nullable=False),
-    PrimaryKeyConstraint("device", "hour", name="pk_rollup_device_hour"),
+    PrimaryKeyConstraint("hour", "device", name="pk_rollup_device_hour"),
 )
 
 #: Emotion readings per label and hour over the whole fleet, up to the watermark.
