@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import html
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -29,6 +30,7 @@ from starlette.responses import StreamingResponse
 
 from lora_emotion import decode
 from lora_emotion.errors import LoraEmotionError, VerificationError
+from lora_emotion.labels import LabelSet
 
 from .. import session, storage
 from ..config import Settings, get_settings
@@ -319,9 +321,17 @@ def delivery(
 
 def _plain(value: Any) -> Any:
     """A decoded message as JSON-able values (dataclasses, enums and tuples flattened)."""
-    if hasattr(value, "__dataclass_fields__"):
+    if isinstance(value, LabelSet):
+        return value.name
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out = {"type": type(value).__name__}
-        out.update({k: _plain(getattr(value, k)) for k in value.__dataclass_fields__})
+        out.update(
+            {
+                f.name: _plain(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.repr and not f.name.startswith("_")
+            }
+        )
         return out
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
