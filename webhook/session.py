@@ -35,6 +35,7 @@ __all__ = [
     "matching_token",
     "new_session",
     "session_valid",
+    "set_csrf",
     "set_session",
 ]
 
@@ -103,20 +104,22 @@ def set_session(response: Response, request: Request, value: str | None) -> None
     )
 
 
-def csrf_token(request: Request, response: Response) -> str:
-    """The form token of this browser, setting its cookie on ``response`` if it had none."""
+def csrf_token(request: Request) -> str:
+    """The form token of this browser: its ``csrf`` cookie, or a new one to set with
+    :func:`set_csrf`."""
     token = request.cookies.get(CSRF_COOKIE)
     if not token or len(token) < 20:
         token = secrets.token_urlsafe(24)
-        response.set_cookie(
-            CSRF_COOKIE,
-            token,
-            path="/",
-            httponly=True,
-            samesite="strict",
-            secure=_secure(request),
-        )
     return token
+
+
+def set_csrf(response: Response, request: Request, token: str) -> None:
+    """Give the browser its form token cookie, unless it already has this one."""
+    if request.cookies.get(CSRF_COOKIE) == token:
+        return
+    response.set_cookie(
+        CSRF_COOKIE, token, path="/", httponly=True, samesite="strict", secure=_secure(request)
+    )
 
 
 def check_csrf(request: Request, submitted: str | None) -> str | None:

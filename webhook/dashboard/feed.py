@@ -65,7 +65,7 @@ def parse_notification(payload: str) -> tuple[list[tuple[int, int]], bool]:
     return runs, exact
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Subscription:
     """One open stream: a backlog to send first, then live events from ``queue``."""
 

@@ -122,16 +122,15 @@ async def dashboard(request: Request) -> Response:
 
 
 def _login_page(request: Request, *, error: str = "", status: int = 200) -> HTMLResponse:
-    response = HTMLResponse("", status_code=status, headers=PAGE_HEADERS)
-    token = session.csrf_token(request, response)
+    token = session.csrf_token(request)
     next_path = _local_path(request.query_params.get("next"))
     body = Template(_page("login.html")).substitute(
         csrf=html.escape(token),
         next=html.escape(next_path),
         error=f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "",
     )
-    response.body = response.render(body)
-    response.init_headers(response.headers)  # recompute Content-Length for the new body
+    response = HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+    session.set_csrf(response, request, token)
     return response
 
 
@@ -180,11 +179,9 @@ async def logout(request: Request) -> Response:
 @api.get("/dashboard/api/session")
 async def whoami(request: Request) -> JSONResponse:
     """The CSRF token the page's log-out form sends, and the newest delivery id."""
-    response = JSONResponse({})
-    token = session.csrf_token(request, response)
-    newest = _feed(request).newest
-    response.body = response.render({"csrf": token, "newest_id": newest})
-    response.init_headers(response.headers)
+    token = session.csrf_token(request)
+    response = JSONResponse({"csrf": token, "newest_id": _feed(request).newest})
+    session.set_csrf(response, request, token)
     return response
 
 

@@ -408,12 +408,10 @@
   // --- alert rules (when the service has them) ------------------------------------------
 
   async function loadAlertRules() {
-    let response;
-    try {
-      response = await fetch("/alerts/rules", { credentials: "same-origin", headers: { Accept: "application/json" } });
-    } catch (e) { return; }
-    if (!response.ok) return;
-    const data = await response.json();
+    // Only a service with the alerts module has the route (asking blindly would log a 404).
+    const openapi = await api("/openapi.json");
+    if (!openapi.paths || !openapi.paths["/alerts/rules"]) return;
+    const data = await api("/alerts/rules");
     const rules = Array.isArray(data) ? data : (data.rules || []);
     const box = document.getElementById("alert-rules");
     const table = el("table", { class: "rules" }, el("thead", {}, el("tr", {}, ...["Rule", "Kind", "Severity", "Devices", "Cooldown"].map((h) => el("th", { text: h })))));
