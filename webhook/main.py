@@ -134,7 +134,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     thresholds = _tune_gc()
     app.state.store = store
     app.state.ingest = Ingest(settings, _registry(settings), writer)
-    stop_dashboard = await dashboard.start(app, store)
+    stop_dashboard = await dashboard.start(app, store, commit_timeout_s=settings.store_timeout_s)
     log.info(
         "webhook ready",
         extra={

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Integer, and_, func, select
+from sqlalchemy import BigInteger, Connection, Integer, and_, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
@@ -114,91 +115,110 @@ class DeviceRow:
     silent: bool = False
 
 
-def _newest(column: Any, *conditions: Any) -> Any:
-    r = readings.alias()
+def _newest_of(name: str) -> Any:
+    """The delivery id of a device's newest reading called ``name`` (one index probe)."""
+    r = readings.alias(f"newest_{name}")
     return (
-        select(getattr(r.c, column))
-        .where(r.c.device == devices.c.urn, *[c(r) for c in conditions])
-        .order_by(r.c.time.desc(), r.c.delivery_id.desc(), r.c.seq.desc())
+        select(r.c.delivery_id)
+        .where(r.c.device == devices.c.urn, r.c.name == name)
+        # Time alone: the partial indexes are (device, time), so this is one probe, where a
+        # tie-breaker on other columns would sort all of the device's rows.
+        .order_by(r.c.time.desc())
         .limit(1)
         .scalar_subquery()
     )
 
 
+_FLEET = (
+    select(
+        devices.c.urn,
+        devices.c.dev_eui,
+        devices.c.first_seen,
+        select(deliveries.c.received_at)
+        .where(deliveries.c.device == devices.c.urn)
+        .order_by(deliveries.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+        .label("last_seen"),
+        _newest_of(EMOTION_NAME).label("emotion_delivery"),
+        _newest_of(STATUS_MARKER).label("status_delivery"),
+    )
+    .order_by(devices.c.urn)
+    .limit(bindparam("limit"))
+)
+
+
+def _readings_of(conn: Connection, ids: list[int], names: list[str] | None = None) -> list[Any]:
+    """Readings of the deliveries ``ids`` (by the primary key), oldest first per delivery."""
+    c = readings.c
+    columns = (c.delivery_id, c.device, c.name, c.value, c.string_value, c.time)
+    chunks: list[Any]
+    if conn.dialect.name == "postgresql":
+        # One array parameter: a list of hundreds of parameters costs more to send and parse
+        # than the query takes to run.
+        chunks = [c.delivery_id == func.any(cast(bindparam("ids", ids), ARRAY(BigInteger)))]
+    else:
+        chunks = [c.delivery_id.in_(ids[at : at + 500]) for at in range(0, len(ids), 500)]
+    found: list[Any] = []
+    for condition in chunks if ids else []:
+        query = select(*columns).where(condition)
+        if names is not None:
+            query = query.where(c.name.in_(names))
+        found.extend(conn.execute(query.order_by(c.delivery_id, c.time, c.seq)))
+    return found
+
+
 def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) -> list[DeviceRow]:
     """Every device (up to ``limit``, in URN order) with what the fleet page shows.
 
-    One statement with a few index probes per device (newest delivery, emotion, confidence,
-    status), the last 24 hours per hour from the rollup plus the readings past its watermark,
-    and the newest status message's readings.
+    One statement with three index probes per device (newest delivery, newest emotion reading,
+    newest status), then the readings of those deliveries by key, and the last 24 hours per
+    hour (see :func:`_device_hours`).
     """
     now = now or datetime.now(UTC)
-    emotion = (lambda r: r.c.name == EMOTION_NAME,)
-    confidence = (lambda r: r.c.name == CONFIDENCE_NAME,)
-    query = (
-        select(
-            devices.c.urn,
-            devices.c.dev_eui,
-            devices.c.first_seen,
-            select(deliveries.c.received_at)
-            .where(deliveries.c.device == devices.c.urn)
-            .order_by(deliveries.c.id.desc())
-            .limit(1)
-            .scalar_subquery()
-            .label("last_seen"),
-            _newest("string_value", *emotion).label("emotion"),
-            _newest("time", *emotion).label("emotion_time"),
-            _newest("value", *confidence).label("confidence"),
-            _newest("delivery_id", lambda r: r.c.name == STATUS_MARKER).label("status_delivery"),
-        )
-        .order_by(devices.c.urn)
-        .limit(limit)
-    )
-    rows = list(conn.execute(query))
+    rows = list(conn.execute(_FLEET, {"limit": limit}))
+    emotions: dict[str, tuple[str, float | None, datetime]] = {}
+    emotion_ids = [r.emotion_delivery for r in rows if r.emotion_delivery is not None]
+    for r in _readings_of(conn, emotion_ids, [EMOTION_NAME, CONFIDENCE_NAME]):
+        # A delivery's newest emotion reading and the confidence that follows it.
+        if r.name == EMOTION_NAME:
+            emotions[r.device] = (r.string_value, None, r.time)
+        elif r.device in emotions and r.value is not None:
+            label, _, when = emotions[r.device]
+            emotions[r.device] = (label, r.value, when)
+    statuses: dict[str, dict[str, Any]] = defaultdict(dict)
+    status_times: dict[str, datetime] = {}
+    status_ids = [r.status_delivery for r in rows if r.status_delivery is not None]
+    for r in _readings_of(conn, status_ids):
+        statuses[r.device][r.name] = r.string_value if r.value is None else r.value
+        status_times[r.device] = r.time
     first_hour = int(now.timestamp()) // HOUR - 23
-    since = datetime.fromtimestamp(first_hour * HOUR, UTC)
     counts: dict[str, list[int]] = defaultdict(lambda: [0] * 24)
     sums: dict[str, list[float]] = defaultdict(lambda: [0.0] * 24)
     confidences: dict[str, list[int]] = defaultdict(lambda: [0] * 24)
-    for part in _device_hours(conn, since):
-        device, hour, n, total, n_conf = part
+    for device, hour, n, total, n_conf in _device_hours(conn, first_hour):
         slot = hour - first_hour
         if 0 <= slot < 24:
             counts[device][slot] += n
             sums[device][slot] += total
             confidences[device][slot] += n_conf
-    status_ids = [r.status_delivery for r in rows if r.status_delivery is not None]
-    statuses: dict[int, dict[str, Any]] = defaultdict(dict)
-    status_times: dict[int, datetime] = {}
-    for chunk in range(0, len(status_ids), 500):
-        for s in conn.execute(
-            select(
-                readings.c.delivery_id,
-                readings.c.name,
-                readings.c.value,
-                readings.c.string_value,
-                readings.c.unit,
-                readings.c.time,
-            ).where(readings.c.delivery_id.in_(status_ids[chunk : chunk + 500]))
-        ):
-            statuses[s.delivery_id][s.name] = s.string_value if s.value is None else s.value
-            status_times[s.delivery_id] = s.time
     result = []
     for r in rows:
         hourly = counts.get(r.urn, [0] * 24)
         total = sum(hourly)
         interval = DAY / total if total >= 2 else None
         limit_s = max(SILENCE_FACTOR * interval, SILENCE_FLOOR_S) if interval else DAY
-        last = r.last_seen
+        last = _aware(r.last_seen)
+        newest = emotions.get(r.urn)
         result.append(
             DeviceRow(
                 urn=r.urn,
                 dev_eui=r.dev_eui,
                 first_seen=r.first_seen,
                 last_seen=last,
-                emotion=r.emotion,
-                confidence=r.confidence,
-                emotion_time=_aware(r.emotion_time),
+                emotion=newest[0] if newest else None,
+                confidence=newest[1] if newest else None,
+                emotion_time=newest[2] if newest else None,
                 hourly_readings=hourly,
                 hourly_confidence=[
                     (s / n if n else None)
@@ -208,8 +228,8 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
                         strict=True,
                     )
                 ],
-                status=statuses.get(r.status_delivery, {}),
-                status_time=status_times.get(r.status_delivery),
+                status=statuses.get(r.urn, {}),
+                status_time=status_times.get(r.urn),
                 expected_interval_s=interval,
                 silent=last is None or (now - last).total_seconds() > limit_s,
             )
@@ -227,39 +247,39 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _device_hours(conn: Connection, since: datetime) -> list[tuple[str, int, int, float, int]]:
-    """(device, epoch hour, emotion readings, confidence sum, confidence count) since ``since``."""
-    mark = watermark(conn)
+def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int, float, int]]:
+    """(device, epoch hour, emotion readings, confidence sum, confidence count) from
+    ``first_hour`` on.
+
+    From the rollup alone once it holds anything: the fleet page's bars are per hour, at most
+    a rollup interval plus ``SETTLE_S`` behind, and the page adds live deliveries itself.
+    Reading the readings past the watermark for every device would cost more than the page's
+    whole budget at 1,000 deliveries/s. Before the first rollup (and always on SQLite) they
+    come from ``readings``.
+    """
+    since = datetime.fromtimestamp(first_hour * HOUR, UTC)
     out: list[tuple[str, int, int, float, int]] = []
-    if mark:
+    if watermark(conn):
         rolled = rollup_device_hour.c
-        for row in conn.execute(
-            select(
-                rolled.device,
-                rolled.hour,
-                rolled.readings,
-                rolled.confidence_sum,
-                rolled.confidence_count,
-            ).where(rolled.hour >= since)
-        ):
-            hour = int(row.hour.timestamp()) // HOUR
-            out.append((row.device, hour, row.readings, row.confidence_sum, row.confidence_count))
+        query = select(
+            rolled.device,
+            epoch_bucket(rolled.hour, HOUR),
+            rolled.readings,
+            rolled.confidence_sum,
+            rolled.confidence_count,
+        ).where(rolled.hour >= since)
+        return [tuple(row) for row in conn.execute(query)]
     c = readings.c
     bucket = epoch_bucket(c.time, HOUR).label("bucket")
-    is_emotion = c.name == EMOTION_NAME
     tail = (
         select(
             c.device,
             bucket,
-            func.count().filter(is_emotion).label("n"),
+            func.count().filter(c.name == EMOTION_NAME).label("n"),
             func.coalesce(func.sum(c.value).filter(c.name == CONFIDENCE_NAME), 0.0).label("s"),
             func.count(c.value).filter(c.name == CONFIDENCE_NAME).label("k"),
         )
-        .where(
-            c.delivery_id > mark,
-            c.name.in_([EMOTION_NAME, CONFIDENCE_NAME]),
-            c.time >= since,
-        )
+        .where(c.name.in_([EMOTION_NAME, CONFIDENCE_NAME]), c.time >= since)
         .group_by(c.device, bucket)
     )
     for r in conn.execute(tail):

@@ -3,8 +3,9 @@
 Why a watermark that trails by a minute: delivery ids are taken when a batch is inserted but
 become visible when it commits, and two workers' batches commit in either order. So the newest
 id seen now (``pending``) is folded in only once every transaction that could hold a smaller id
-has ended: a batch commits or fails within the writer's timeout (seconds), and ``SETTLE_S`` is
-well past that. Each run folds ids in (watermark, pending] by adding to the rollups, so a
+has ended: a batch's statement commits or is abandoned within the writer's timeout
+(``store_timeout_s``, 10 s by default), and the job waits twice that, at least ``SETTLE_S``.
+Each run folds ids in (watermark, pending] by adding to the rollups, so a
 delivery is counted once, and moves the watermark; ``queries.py`` adds what lies beyond it.
 
 Why an advisory lock: any worker on any host may run the job, and one at a time does it; the
@@ -28,7 +29,7 @@ log = logging.getLogger("lora_emotion.webhook.dashboard")
 #: Arbitrary constant naming the rollup job's advisory lock.
 ROLLUP_LOCK_KEY = 0x1E0A_EB06
 #: Seconds after which no commit can still add a delivery id below one seen then.
-SETTLE_S = 60.0
+SETTLE_S = 20.0
 #: Seconds between runs.
 INTERVAL_S = 5.0
 
@@ -102,16 +103,18 @@ def fold(conn: Connection, *, settle_s: float = SETTLE_S) -> int | None:
     return max(pending, watermark)
 
 
-def _fold_once(engine: Engine) -> int | None:
+def _fold_once(engine: Engine, settle_s: float) -> int | None:
     with engine.begin() as conn:
-        return fold(conn)
+        return fold(conn, settle_s=settle_s)
 
 
-async def run_rollups(engine: Engine, *, interval_s: float = INTERVAL_S) -> None:
+async def run_rollups(
+    engine: Engine, *, settle_s: float = SETTLE_S, interval_s: float = INTERVAL_S
+) -> None:
     """Run :func:`fold` every ``interval_s`` until cancelled; failures are logged and retried."""
     while True:
         try:
-            await asyncio.to_thread(_fold_once, engine)
+            await asyncio.to_thread(_fold_once, engine, settle_s)
         except Exception as exc:  # the next run retries; the dashboard reads readings meanwhile
             log.warning("rollup run failed: %s", exc, extra={"event": "rollup_failed"})
         await asyncio.sleep(interval_s)

@@ -39,7 +39,7 @@ from ..routes.query import _device_urn
 from ..schema import readings
 from . import queries
 from .feed import Feed, newest_id
-from .rollup import run_rollups
+from .rollup import SETTLE_S, run_rollups
 
 __all__ = ["install", "require_viewer", "start"]
 
@@ -424,7 +424,9 @@ def install(app: FastAPI) -> None:
     _swagger(app)
 
 
-async def start(app: FastAPI, store: storage.Store) -> Callable[[], Awaitable[None]]:
+async def start(
+    app: FastAPI, store: storage.Store, *, commit_timeout_s: float = 10.0
+) -> Callable[[], Awaitable[None]]:
     """Start the live feed (``app.state.feed``) and, on PostgreSQL, the rollup job; returns
     what stops them."""
     feed = Feed(store)
@@ -433,7 +435,8 @@ async def start(app: FastAPI, store: storage.Store) -> Callable[[], Awaitable[No
     rollups = None
     if store.dialect == "postgresql":
         rollups = asyncio.get_running_loop().create_task(
-            run_rollups(store.write_engine), name="dashboard-rollups"
+            run_rollups(store.write_engine, settle_s=max(SETTLE_S, 2 * commit_timeout_s)),
+            name="dashboard-rollups",
         )
 
     async def stop() -> None:
