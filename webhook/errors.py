@@ -12,6 +12,7 @@ __all__ = [
     "BadRequestError",
     "BodyTooLargeError",
     "NotFoundError",
+    "StoreRefusedError",
     "StoreUnavailableError",
     "UnknownDestinationError",
     "UnsupportedMediaTypeError",
@@ -52,3 +53,13 @@ class StoreUnavailableError(LoraEmotionError):
     """The store could not commit; the sender should retry (KPN does, up to three times)."""
 
     http_status = 503
+
+
+class StoreRefusedError(LoraEmotionError):
+    """The store refused this delivery's rows for their content (a value it cannot hold).
+
+    Not retryable: the same bytes would be refused again, so the answer is 422, and the
+    deliveries that shared its batch are committed without it.
+    """
+
+    http_status = 422

@@ -129,10 +129,18 @@ class NewDelivery:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """The outcome for one delivery of a batch: its new id, or ``duplicate``."""
+    """The outcome for one delivery of a batch.
+
+    Attributes:
+        delivery_id: the id of the stored delivery: its new id, or for a ``duplicate`` the id
+            of the delivery stored before with the same key (``None`` only when ``refused``).
+        duplicate: the key was stored already (earlier, or by an earlier copy in the batch).
+        refused: why the store refused the delivery for its content; nothing was stored.
+    """
 
     delivery_id: int | None
     duplicate: bool
+    refused: str | None = None
 
 
 def _reading(seq: int, item: Measurement) -> tuple[Any, ...]:

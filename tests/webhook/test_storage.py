@@ -180,7 +180,8 @@ def test_write_batch_stores_once_and_reports_duplicates(store: Store) -> None:
     assert [r.duplicate for r in results] == [False, False, True]
     assert all(r.delivery_id for r in results[:2])
     later = commit(store, [item(payload_body())])[0]
-    assert later[0].duplicate and later[0].delivery_id is None
+    assert later[0].duplicate and later[0].delivery_id == results[0].delivery_id
+    assert results[2].delivery_id == results[0].delivery_id
     with store.read_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(schema.deliveries)).scalar_one() == 2
         assert conn.execute(select(func.count()).select_from(schema.readings)).scalar_one() == 1 + 2
