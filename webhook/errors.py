@@ -12,6 +12,7 @@ __all__ = [
     "BadRequestError",
     "BodyTooLargeError",
     "NotFoundError",
+    "StoreLimitError",
     "StoreRefusedError",
     "StoreUnavailableError",
     "UnknownDestinationError",
@@ -63,3 +64,18 @@ class StoreRefusedError(LoraEmotionError):
     """
 
     http_status = 422
+
+
+class StoreLimitError(LoraEmotionError):
+    """A value of the delivery is longer than the store keeps (a header, a name, a unit).
+
+    Args:
+        message: what is too long, in words.
+        field: the field that holds it.
+    """
+
+    http_status = 422
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")

@@ -37,11 +37,22 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lora_emotion.kpn import EMOTION_NAME, PAYLOAD_NAME, PORT_NAME, Delivery, Measurement
+from lora_emotion.kpn import (
+    EMOTION_NAME,
+    MAX_DEVICE_LENGTH,
+    PAYLOAD_NAME,
+    PORT_NAME,
+    Delivery,
+    Measurement,
+)
 
+from .errors import StoreLimitError
 from .schema import deliveries, devices, readings
 
 __all__ = [
+    "MAX_DECODE_ERROR_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_PLUG_UUID_LENGTH",
     "DeviceSummary",
     "NewDelivery",
     "ReadingKey",
@@ -59,6 +70,17 @@ __all__ = [
 
 
 CONFIDENCE_NAME = "confidence"
+
+# What the store keeps, checked before a delivery reaches the writer so that a value no store
+# can hold is answered 422 naming it rather than failing the batch it shares (the writer
+# splits such a batch all the same, see commits.py). Device URNs: kpn.MAX_DEVICE_LENGTH.
+#: Measurement names and units (the read API's name parameter takes as many).
+MAX_NAME_LENGTH = 200
+#: A Things-Plug-UUID is 36 characters; a configured destination may be named otherwise.
+MAX_PLUG_UUID_LENGTH = 128
+#: The codec's own messages are short; many undecodable payloads in one pack are cut here (the
+#: raw body keeps everything).
+MAX_DECODE_ERROR_LENGTH = 2_000
 _TRANSPORT_NAMES = frozenset({PAYLOAD_NAME, PORT_NAME})
 
 # Column order of the tuples in NewDelivery, with the PostgreSQL types the batch statement
@@ -143,7 +165,18 @@ class WriteResult:
     refused: str | None = None
 
 
+def _check_length(value: str | None, limit: int, field: str) -> None:
+    if value is not None and len(value) > limit:
+        raise StoreLimitError(
+            f"{value[:24]!r}... is {len(value)} characters long, more than the {limit} "
+            "the store keeps",
+            field=field,
+        )
+
+
 def _reading(seq: int, item: Measurement) -> tuple[Any, ...]:
+    _check_length(item.name, MAX_NAME_LENGTH, "measurement name")
+    _check_length(item.unit, MAX_NAME_LENGTH, "measurement unit")
     extra = None
     if item.extra or item.update_time is not None:
         fields = dict(item.extra)
@@ -182,13 +215,21 @@ def new_delivery(
         received_at: the receiver's clock when it arrived, seconds since the Unix epoch.
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.
+
+    Raises:
+        StoreLimitError: a device URN, name, unit or the plug UUID is longer than the store
+            keeps (422).
     """
+    _check_length(plug_uuid, MAX_PLUG_UUID_LENGTH, "Things-Plug-UUID")
     # The transport records (payload hex and FPort) are in the delivery row and its raw body;
     # as readings they would double the rows a delivery writes and tell a reader nothing that
     # the readings decoded from them do not.
     measurements = [
         m for m in delivery.measurements if m.origin != "kpn" or m.name not in _TRANSPORT_NAMES
     ]
+    decode_error = delivery.decode_error
+    if decode_error is not None and len(decode_error) > MAX_DECODE_ERROR_LENGTH:
+        decode_error = decode_error[: MAX_DECODE_ERROR_LENGTH - 1] + "…"
     row = (
         delivery.dedup_key,
         plug_uuid,
@@ -197,7 +238,7 @@ def new_delivery(
         utc(delivery.event_time) if delivery.event_time is not None else None,
         delivery.kind,
         delivery.decode_status,
-        _text(delivery.decode_error),
+        _text(decode_error),
         delivery.fport,
         delivery.payload,
         len(measurements),
@@ -207,6 +248,8 @@ def new_delivery(
     named = {delivery.device: delivery.dev_eui}
     for item in delivery.measurements:
         named.setdefault(item.device, None)
+    for urn in named:
+        _check_length(urn, MAX_DEVICE_LENGTH, "device URN")
     return NewDelivery(
         delivery.dedup_key,
         row,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lora_emotion.webhook import schema
 from lora_emotion.webhook.commits import open_batch_writer
+from lora_emotion.webhook.errors import StoreLimitError
 from lora_emotion.webhook.migrations import (
     MIGRATIONS,
     Migration,
@@ -296,3 +297,21 @@ def test_stored_raw_delivery_keeps_bytes_and_headers(store: Store) -> None:
     assert bytes(row.body) == body
     assert row.headers == '{"a": "b"}'
     assert row.decode_error
+
+
+def test_values_longer_than_the_store_keeps_are_refused_naming_the_field() -> None:
+    delivery = parse_delivery(payload_body(), now=NOW)
+    with pytest.raises(StoreLimitError, match=r"Things-Plug-UUID: .* 129 characters"):
+        new_delivery(delivery, plug_uuid="p" * 129, received_at=NOW, headers="{}", body=b"")
+    long_name = payload_body().replace(b'"n":"port"', b'"n":"' + b"p" * 201 + b'"')
+    with pytest.raises(StoreLimitError, match=r"measurement name: .* 201 characters"):
+        item(long_name)
+    errors = "; ".join(["byte 0 (header): unknown message type 0xFF"] * 100)
+    cut = new_delivery(
+        delivery._replace(decode_status="error", decode_error=errors),
+        plug_uuid="plug",
+        received_at=NOW,
+        headers="{}",
+        body=b"",
+    )
+    assert len(as_row(cut)["decode_error"]) == 2_000  # type: ignore[arg-type]
