@@ -31,7 +31,7 @@ from .ingest import Ingest
 from .logs import redactor
 from .migrations import migrate
 from .routes import health, query, uplinks
-from .storage import create_store
+from .storage import STORE_UNAVAILABLE, create_store, unavailable
 from .writer import GroupCommitWriter
 
 __all__ = ["create_app", "lifespan", "suggest_secret"]
@@ -215,9 +215,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(query.router)
     app.include_router(health.router)
 
-    @app.exception_handler(LoraEmotionError)
-    async def project_error(request: Request, exc: LoraEmotionError) -> JSONResponse:
-        """Answer any project error with its own HTTP status and message."""
+    async def project_error(request: Request, exc: Exception) -> JSONResponse:
+        """Answer any project error with its own HTTP status and message, and a store that
+        cannot answer a query as :class:`StoreUnavailableError` (503, Retry-After)."""
+        if not isinstance(exc, LoraEmotionError):
+            log.error(
+                "store unavailable for %s",
+                _route_path(request.scope),
+                extra={"event": "read_failed", "error": type(exc).__name__},
+            )
+            exc = unavailable(exc)
         return _error_response(_route_path(request.scope), exc)
+
+    for kind in (LoraEmotionError, *STORE_UNAVAILABLE):
+        app.add_exception_handler(kind, project_error)
 
     return app

@@ -35,6 +35,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from lora_emotion.kpn import (
@@ -46,13 +48,14 @@ from lora_emotion.kpn import (
     Measurement,
 )
 
-from .errors import StoreLimitError
+from .errors import StoreLimitError, StoreUnavailableError
 from .schema import deliveries, devices, readings
 
 __all__ = [
     "MAX_DECODE_ERROR_LENGTH",
     "MAX_NAME_LENGTH",
     "MAX_PLUG_UUID_LENGTH",
+    "STORE_UNAVAILABLE",
     "DeviceSummary",
     "NewDelivery",
     "ReadingKey",
@@ -66,6 +69,7 @@ __all__ = [
     "new_delivery",
     "ping",
     "read_readings",
+    "unavailable",
 ]
 
 
@@ -344,13 +348,34 @@ def create_store(
         )
     connect_args = {"connect_timeout": connect_timeout_s, "application_name": "lora-emotion"}
     writer = create_engine(url, pool_size=1, max_overflow=1, connect_args=connect_args)
+    # pre_ping: a pooled connection that a database restart ended is replaced before a read
+    # uses it, so the first read after an outage is not answered 503.
     reader = create_engine(
-        url, pool_size=read_pool_size, max_overflow=read_pool_size, connect_args=connect_args
+        url,
+        pool_size=read_pool_size,
+        max_overflow=read_pool_size,
+        connect_args=connect_args,
+        pool_pre_ping=True,
     )
     return Store(writer, reader, url)
 
 
 # --- queries ----------------------------------------------------------------------------------
+
+#: What a query raises when the store cannot answer (server gone, connection refused or cut,
+#: SQLite locked past its busy timeout, no pooled connection free in time): the read API
+#: answers these 503 with Retry-After, as ingest does, rather than 500.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+)
+
+
+def unavailable(exc: Exception) -> StoreUnavailableError:
+    """The service error to answer for ``exc``, one of :data:`STORE_UNAVAILABLE`."""
+    orig = getattr(exc, "orig", None) or exc
+    return StoreUnavailableError(f"the store is unavailable ({type(orig).__name__})")
 
 
 def ping(conn: Connection) -> None:
