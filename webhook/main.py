@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import string
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -87,17 +88,28 @@ def _tune_gc() -> tuple[int, int, int]:
     return thresholds
 
 
+#: How an operator makes a secret: logs name the command, never a secret.
+SECRET_COMMAND = (
+    'python -c "from lora_emotion.webhook.main import suggest_secret; print(suggest_secret())"'
+)
+
+
 def _announce(settings: Settings) -> None:
     if not settings.destinations:
         log.warning(
             "no KPN destination is configured, so every delivery is refused with 403. Add one "
             'with LORA_EMOTION_DESTINATIONS=\'{"<Things-Plug-UUID>": ["<shared secret>"]}\' '
-            "or a [destinations] table in the file named by %s; a fresh secret that KPN "
-            "accepts: %s",
+            "or a [destinations] table in the file named by %s; make a secret that KPN "
+            "accepts with: %s",
             CONFIG_ENV,
-            suggest_secret(),
+            SECRET_COMMAND,
             extra={"event": "no_destinations"},
         )
+        # A secret in a log would be kept (journald, a log shipper) where secrets must never
+        # be; a person at a terminal can be shown one there, outside the log.
+        terminal = sys.stderr
+        if terminal is not None and terminal.isatty():
+            print(f"A fresh shared secret that KPN accepts: {suggest_secret()}", file=terminal)
     if not settings.read_tokens:
         log.warning(
             "no read token is configured, so the read API refuses every request; set "
