@@ -239,7 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             exc = unavailable(exc)
         return _error_response(_route_path(request.scope), exc)
 
-    for kind in (LoraEmotionError, *STORE_UNAVAILABLE):
+    handled: tuple[type[Exception], ...] = (LoraEmotionError, *STORE_UNAVAILABLE)
+    for kind in handled:
         app.add_exception_handler(kind, project_error)
 
     return app
