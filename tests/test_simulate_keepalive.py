@@ -74,7 +74,8 @@ async def closing_server(
                     return
                 writer.write(
                     f"HTTP/1.1 200 OK\r\nContent-Length: {len(OK)}\r\n"
-                    "Content-Type: application/json\r\n\r\n".encode() + OK
+                    "Content-Type: application/json\r\n\r\n".encode()
+                    + OK
                 )
                 await writer.drain()
                 answered[body] += 1

@@ -170,7 +170,7 @@ def _where(base: str, token: str, args: argparse.Namespace, app: Any, fleet: Fle
 def _line(stats: RunStats) -> str:
     return (
         f"{stats.sent} sent, {stats.acknowledged} acknowledged, {stats.failed} failed, "
-        f"{stats.rate:.0f}/s"
+        f"{stats.retried} retried, {stats.rate:.0f}/s"
     )
 
 
