@@ -215,6 +215,15 @@ def _dashboard_indexes_and_rollups(conn: Connection) -> None:
         postgresql_where=emotion_rows,
         sqlite_where=emotion_rows,
     )
+    summary_rows = readings.c.name.like("count:%")
+    Index(
+        "ix_readings_summary",
+        readings.c.device,
+        readings.c.time,
+        postgresql_include=["name", "value"],
+        postgresql_where=summary_rows,
+        sqlite_where=summary_rows,
+    )
     status_rows = readings.c.name == "firmwareVersion"
     Index(
         "ix_readings_status",

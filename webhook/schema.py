@@ -141,6 +141,15 @@ Index(
     postgresql_where=_EMOTION_ROWS,
     sqlite_where=_EMOTION_ROWS,
 )
+_SUMMARY_ROWS = readings.c.name.like("count:%")
+Index(
+    "ix_readings_summary",
+    readings.c.device,
+    readings.c.time,
+    postgresql_include=["name", "value"],
+    postgresql_where=_SUMMARY_ROWS,
+    sqlite_where=_SUMMARY_ROWS,
+)
 _STATUS_ROWS = readings.c.name == "firmwareVersion"
 Index(
     "ix_readings_status",

@@ -18,7 +18,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Connection, Integer, and_, bindparam, cast, func, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -115,17 +125,29 @@ class DeviceRow:
     silent: bool = False
 
 
-def _newest_of(name: str) -> Any:
-    """The delivery id of a device's newest reading called ``name`` (one index probe)."""
-    r = readings.alias(f"newest_{name}")
+_EMOTION_AND_CONFIDENCE: list[Any] = [
+    literal_column(f"'{n}'") for n in (EMOTION_NAME, CONFIDENCE_NAME)
+]
+
+
+def _named(column: Any, name: str) -> Any:
+    # A literal, not a parameter: the planner matches partial indexes against literals.
+    return column == literal_column(f"'{name}'")
+
+
+def _newest(column: str, name: str, label: str) -> Any:
+    """One column of a device's newest reading called ``name``: one probe of a partial index
+    that holds the value (an index-only scan on PostgreSQL)."""
+    r = readings.alias(f"newest_{label}")
     return (
-        select(r.c.delivery_id)
-        .where(r.c.device == devices.c.urn, r.c.name == name)
+        select(getattr(r.c, column))
+        .where(r.c.device == devices.c.urn, _named(r.c.name, name))
         # Time alone: the partial indexes are (device, time), so this is one probe, where a
         # tie-breaker on other columns would sort all of the device's rows.
         .order_by(r.c.time.desc())
         .limit(1)
         .scalar_subquery()
+        .label(label)
     )
 
 
@@ -140,8 +162,10 @@ _FLEET = (
         .limit(1)
         .scalar_subquery()
         .label("last_seen"),
-        _newest_of(EMOTION_NAME).label("emotion_delivery"),
-        _newest_of(STATUS_MARKER).label("status_delivery"),
+        _newest("string_value", EMOTION_NAME, "emotion"),
+        _newest("time", EMOTION_NAME, "emotion_time"),
+        _newest("value", CONFIDENCE_NAME, "confidence"),
+        _newest("delivery_id", STATUS_MARKER, "status_delivery"),
     )
     .order_by(devices.c.urn)
     .limit(bindparam("limit"))
@@ -177,15 +201,6 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
     """
     now = now or datetime.now(UTC)
     rows = list(conn.execute(_FLEET, {"limit": limit}))
-    emotions: dict[str, tuple[str, float | None, datetime]] = {}
-    emotion_ids = [r.emotion_delivery for r in rows if r.emotion_delivery is not None]
-    for r in _readings_of(conn, emotion_ids, [EMOTION_NAME, CONFIDENCE_NAME]):
-        # A delivery's newest emotion reading and the confidence that follows it.
-        if r.name == EMOTION_NAME:
-            emotions[r.device] = (r.string_value, None, r.time)
-        elif r.device in emotions and r.value is not None:
-            label, _, when = emotions[r.device]
-            emotions[r.device] = (label, r.value, when)
     statuses: dict[str, dict[str, Any]] = defaultdict(dict)
     status_times: dict[str, datetime] = {}
     status_ids = [r.status_delivery for r in rows if r.status_delivery is not None]
@@ -209,16 +224,15 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
         interval = DAY / total if total >= 2 else None
         limit_s = max(SILENCE_FACTOR * interval, SILENCE_FLOOR_S) if interval else DAY
         last = _aware(r.last_seen)
-        newest = emotions.get(r.urn)
         result.append(
             DeviceRow(
                 urn=r.urn,
                 dev_eui=r.dev_eui,
                 first_seen=r.first_seen,
                 last_seen=last,
-                emotion=newest[0] if newest else None,
-                confidence=newest[1] if newest else None,
-                emotion_time=newest[2] if newest else None,
+                emotion=r.emotion,
+                confidence=r.confidence,
+                emotion_time=_aware(r.emotion_time),
                 hourly_readings=hourly,
                 hourly_confidence=[
                     (s / n if n else None)
@@ -261,14 +275,26 @@ def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int
     out: list[tuple[str, int, int, float, int]] = []
     if watermark(conn):
         rolled = rollup_device_hour.c
-        query = select(
-            rolled.device,
-            epoch_bucket(rolled.hour, HOUR),
-            rolled.readings,
-            rolled.confidence_sum,
-            rolled.confidence_count,
-        ).where(rolled.hour >= since)
-        return [tuple(row) for row in conn.execute(query)]
+        hour = epoch_bucket(rolled.hour, HOUR)
+        # One row per device with its hours as arrays: 24,000 rows of a thousand devices cost
+        # more to fetch one by one than the query takes.
+        query = (
+            select(
+                rolled.device,
+                func.array_agg(hour),
+                func.array_agg(rolled.readings),
+                func.array_agg(rolled.confidence_sum),
+                func.array_agg(rolled.confidence_count),
+            )
+            .where(rolled.hour >= since)
+            .group_by(rolled.device)
+        )
+        for device, hours, counts, sums, ns in conn.execute(query):
+            out.extend(
+                (device, h, n, total, k)
+                for h, n, total, k in zip(hours, counts, sums, ns, strict=True)
+            )
+        return out
     c = readings.c
     bucket = epoch_bucket(c.time, HOUR).label("bucket")
     tail = (
@@ -392,7 +418,12 @@ def device_timeline(conn: Connection, *, device: str, start: datetime, end: date
             func.sum(c.value).label("s"),
             func.count(c.value).label("k"),
         )
-        .where(in_range, c.name.in_([EMOTION_NAME, CONFIDENCE_NAME]))
+        .where(
+            in_range,
+            c.name.in_(
+                [literal_column(f"'{EMOTION_NAME}'"), literal_column(f"'{CONFIDENCE_NAME}'")]
+            ),
+        )
         .group_by(bucket, c.name, c.string_value)
     ):
         slot = int(row.bucket) - first
@@ -406,7 +437,7 @@ def device_timeline(conn: Connection, *, device: str, start: datetime, end: date
     summaries: dict[str, list[float]] = {}
     for row in conn.execute(
         select(bucket, c.name, func.sum(c.value).label("s"))
-        .where(in_range, c.name.like("count:%"))
+        .where(in_range, c.name.like(literal_column("'count:%'")))
         .group_by(bucket, c.name)
     ):
         slot = int(row.bucket) - first
