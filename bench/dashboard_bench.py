@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import psycopg
 from lora_emotion.webhook.dashboard import queries
 from lora_emotion.webhook.dashboard.rollup import fold
@@ -435,7 +436,7 @@ class _Client(threading.Thread):
             for line in response.iter_lines():
                 if line.startswith("data: "):
                     arrived = time.time()
-                    event = json.loads(line[6:])
+                    event = orjson.loads(line[6:])
                     self.latencies.append((arrived - event["received_at"]) * 1000)
                     self.ids.add(event["id"])
                 if self.stop.is_set():
@@ -616,7 +617,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args()
 

@@ -45,8 +45,9 @@ __all__ = ["HISTORY", "Feed", "Subscription", "parse_notification"]
 
 log = logging.getLogger("lora_emotion.webhook.dashboard")
 
-#: Events whose order a process remembers for resuming streams (a few minutes at 1000/s).
-HISTORY = 300_000
+#: Events whose order a process remembers for resuming streams (100 s at 1,000/s, ten times
+#: the commit timeout; about 10 MB).
+HISTORY = 100_000
 #: Events a subscriber may have waiting before it is cut off (and resumes).
 QUEUE_LIMIT = 20_000
 #: Rows fetched per query.
