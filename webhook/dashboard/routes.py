@@ -56,7 +56,7 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-KEEPALIVE_S = 15.0
+KEEPALIVE_S = 10.0
 RANGES = ("1h", "6h", "24h", "7d", "30d")
 Range = Literal["1h", "6h", "24h", "7d", "30d"]
 
