@@ -262,33 +262,57 @@ def _time(run: Callable[[], Any], repeat: int) -> list[float]:
     return times
 
 
-def bench_queries(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
-    url = _fresh_database(QUERY_DB)
-    try:
-        started = time.monotonic()
-        loaded = load(url, readings=args.readings, max_minutes=args.max_load_minutes, log=log)
-        load_s = time.monotonic() - started
-        store = create_store(url)
-        started = time.monotonic()
-        with store.write_engine.begin() as conn:
-            fold(conn, settle_s=0)
-        with store.write_engine.begin() as conn:
-            watermark = fold(conn, settle_s=0)
-        fold_s = time.monotonic() - started
-        log(f"  rollups folded to delivery {watermark} in {fold_s:.1f} s")
-        _tail(url, deliveries=args.tail)
-        with store.write_engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            # What autovacuum does to a table of this age: statistics, and the visibility map
-            # that lets the partial indexes answer without visiting the table.
-            conn.execute(text("VACUUM ANALYZE"))
-            sizes = {
-                name: conn.execute(
+def _prepare(
+    url: str, args: argparse.Namespace, log: Callable[[str], None]
+) -> tuple[int, float, float, dict[str, str], int]:
+    """Load, fold, add the tail past the watermark, vacuum; what the report says of it."""
+    started = time.monotonic()
+    loaded = load(url, readings=args.readings, max_minutes=args.max_load_minutes, log=log)
+    load_s = time.monotonic() - started
+    store = create_store(url)
+    started = time.monotonic()
+    with store.write_engine.begin() as conn:
+        fold(conn, settle_s=0)
+    with store.write_engine.begin() as conn:
+        watermark = fold(conn, settle_s=0)
+    fold_s = time.monotonic() - started
+    log(f"  rollups folded to delivery {watermark} in {fold_s:.1f} s")
+    _tail(url, deliveries=args.tail)
+    with store.write_engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        # What autovacuum does to a table of this age: statistics, and the visibility map
+        # that lets the partial indexes answer without visiting the table.
+        conn.execute(text("VACUUM ANALYZE"))
+        sizes = {
+            name: str(
+                conn.execute(
                     text(f"SELECT pg_size_pretty(pg_total_relation_size('{name}'))")
                 ).scalar_one()
-                for name in ("readings", "deliveries", "rollup_device_hour", "rollup_label_hour")
-            }
-            rows = int(conn.execute(text("SELECT count(*) FROM readings")).scalar_one())
+            )
+            for name in ("readings", "deliveries", "rollup_device_hour", "rollup_label_hour")
+        }
+        rows = int(conn.execute(text("SELECT count(*) FROM readings")).scalar_one())
+    store.dispose()
+    return loaded, load_s, fold_s, sizes, rows
+
+
+def bench_queries(
+    args: argparse.Namespace, log: Callable[[str], None], previous: dict[str, Any] | None
+) -> dict[str, Any]:
+    if args.reuse:
+        # Time the queries again on the database a --keep run left (loading takes minutes).
+        if previous is None:
+            raise SystemExit("--reuse needs the results of an earlier --keep run")
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{QUERY_DB}"
+        loaded, load_s, fold_s = previous["readings"], previous["load_s"], previous["fold_s"]
+        sizes, rows = previous["sizes"], previous["rows"]
+        store = create_store(url)
+    else:
+        url = _fresh_database(QUERY_DB)
+    try:
+        if not args.reuse:
+            loaded, load_s, fold_s, sizes, rows = _prepare(url, args, log)
+            store = create_store(url)
         now = datetime.now(UTC)
         start30, end = queries.default_range("30d", now)
         pick = random.Random(1)
@@ -324,6 +348,7 @@ def bench_queries(args: argparse.Namespace, log: Callable[[str], None]) -> dict[
         store.dispose()
         return {
             "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "load_average": os.getloadavg()[0],
             "readings": loaded,
             "rows": rows,
             "load_s": load_s,
@@ -334,7 +359,7 @@ def bench_queries(args: argparse.Namespace, log: Callable[[str], None]) -> dict[
             "results": results,
         }
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             _drop_database(QUERY_DB)
 
 
@@ -510,6 +535,7 @@ def bench_live(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str
         log(f"  {rate:.0f} deliveries/s, {stored} stored, clients saw {seen}")
         return {
             "at": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+            "load_average": os.getloadavg()[0],
             "rate": rate,
             "stored": stored,
             "requests": summary["requests"],
@@ -553,7 +579,7 @@ def report(q: dict[str, Any] | None, live: dict[str, Any] | None) -> str:
             if q["readings"] >= 10_000_000
             else f"## Queries on {q['readings']:,} readings",
             "",
-            f"`{q['command']}`, {q['at']}: "
+            f"`{q['command']}`, {q['at']}, load average {q.get('load_average', 0):.1f}: "
             f"{q['readings']:,} emotion readings ({q['rows']:,} rows of `readings`: an emotion "
             f"and a confidence row each, plus the tail and status rows) from {DEVICES:,} "
             f"devices over {DAYS} days, ten per delivery; loaded in {q['load_s']:.0f} s "
@@ -583,7 +609,7 @@ def report(q: dict[str, Any] | None, live: dict[str, Any] | None) -> str:
         lines += [
             "## Delivery to browser event",
             "",
-            f"`{live['command']}`, {live['at']}: "
+            f"`{live['command']}`, {live['at']}, load average {live.get('load_average', 0):.1f}: "
             f"`lora-emotion serve --workers {live['workers']}` on PostgreSQL; "
             f"{live['clients']} SSE clients on `/events` (each lands on either worker); wrk "
             f"posting unique signed deliveries for {live['duration']} s.",
@@ -614,6 +640,9 @@ def main() -> int:
     parser.add_argument("--tail", type=int, default=25_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--keep", action="store_true", help="keep the query database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="time the queries on the database --keep left"
+    )
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
@@ -631,7 +660,10 @@ def main() -> int:
     command = "python bench/dashboard_bench.py " + " ".join(sys.argv[1:])
     if args.only in (None, "queries"):
         log("queries:")
-        saved["queries"] = {**bench_queries(args, log), "command": command}
+        saved["queries"] = {
+            **bench_queries(args, log, saved.get("queries")),
+            "command": command,
+        }
     if args.only in (None, "live"):
         log("live:")
         saved["live"] = {**bench_live(args, log), "command": command}

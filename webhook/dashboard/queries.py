@@ -173,7 +173,7 @@ _FLEET = (
 
 
 def _readings_of(conn: Connection, ids: list[int], names: list[str] | None = None) -> list[Any]:
-    """Readings of the deliveries ``ids`` (by the primary key), oldest first per delivery."""
+    """Readings of the deliveries ``ids`` (by the primary key)."""
     c = readings.c
     columns = (c.delivery_id, c.device, c.name, c.value, c.string_value, c.time)
     chunks: list[Any]
@@ -188,7 +188,7 @@ def _readings_of(conn: Connection, ids: list[int], names: list[str] | None = Non
         query = select(*columns).where(condition)
         if names is not None:
             query = query.where(c.name.in_(names))
-        found.extend(conn.execute(query.order_by(c.delivery_id, c.time, c.seq)))
+        found.extend(conn.execute(query))
     return found
 
 
@@ -275,24 +275,25 @@ def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int
     out: list[tuple[str, int, int, float, int]] = []
     if watermark(conn):
         rolled = rollup_device_hour.c
-        hour = epoch_bucket(rolled.hour, HOUR)
-        # One row per device with its hours as arrays: 24,000 rows of a thousand devices cost
-        # more to fetch one by one than the query takes.
+        # One row per hour with its devices as arrays, in the key's (hour, device) order, so
+        # nothing is sorted: 24,000 rows of a thousand devices cost more to fetch one by one
+        # than the query takes.
         query = (
             select(
-                rolled.device,
-                func.array_agg(hour),
+                rolled.hour,
+                func.array_agg(rolled.device),
                 func.array_agg(rolled.readings),
                 func.array_agg(rolled.confidence_sum),
                 func.array_agg(rolled.confidence_count),
             )
             .where(rolled.hour >= since)
-            .group_by(rolled.device)
+            .group_by(rolled.hour)
         )
-        for device, hours, counts, sums, ns in conn.execute(query):
+        for when, names, counts, sums, ns in conn.execute(query):
+            hour = int(when.timestamp()) // HOUR
             out.extend(
-                (device, h, n, total, k)
-                for h, n, total, k in zip(hours, counts, sums, ns, strict=True)
+                (device, hour, n, total, k)
+                for device, n, total, k in zip(names, counts, sums, ns, strict=True)
             )
         return out
     c = readings.c
