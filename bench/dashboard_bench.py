@@ -489,9 +489,10 @@ def bench_live(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str
         _write_bodies(bodies, total)
         script = workdir / "paced.lua"
         script.write_text(PACED_LUA)
-        connections = max(4, int(args.rate / 50))
-        # wrk adds each request's own latency to the pause: aim a little above the rate.
-        pause_ms = max(1, int(connections * 1000 / args.rate * 0.7))
+        # wrk waits a request's latency plus delay() on each connection: many connections,
+        # each pausing its share of a second less the latency expected under load.
+        connections = max(4, int(args.rate * 0.3))
+        pause_ms = max(1, int(connections * 1000 / args.rate) - 60)
         with _server(url, args.workers) as base:
             clients = [_Client(base) for _ in range(args.clients)]
             for client in clients:
