@@ -364,3 +364,27 @@ def test_read_api_during_a_postgres_outage_is_503_then_recovers(
         finally:
             admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
         assert [client.get(r, headers=auth).status_code for r in READ_ROUTES] == [200] * 6
+
+
+def test_copies_racing_over_two_workers_all_answer_the_stored_id(database_url: str) -> None:
+    """Issue 11 defect 7 as KPN's retries would meet it: whichever worker stored a delivery,
+    every copy's answer names the one stored delivery."""
+    bodies = unique_bodies(6, offset=9_000)
+
+    async def race(url: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+            answers = await asyncio.gather(
+                *(
+                    client.post("/uplinks/kpn", content=body, headers=signed_headers(body))
+                    for body in bodies * 8
+                )
+            )
+        return [answer.json() for answer in answers]
+
+    with ServerProcess(database_url, workers=2) as server:
+        answers = asyncio.run(race(server.url))
+    ids: dict[int, set[int]] = {}
+    for n, answer in enumerate(answers):
+        ids.setdefault(n % len(bodies), set()).add(answer["delivery_id"])
+    assert all(len(found) == 1 and None not in found for found in ids.values()), ids
+    assert sorted(a["status"] for a in answers).count("stored") == len(bodies)
