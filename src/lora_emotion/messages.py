@@ -142,17 +142,35 @@ class Message:
 # -- a: single reading ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class Reading(Message):
-    """One prediction: a class with its confidence, or no face (``label=None``)."""
+    """One prediction: a class with its confidence, or no face (``label=None``).
+
+    Why a hand-written ``__init__``: a reading is built per prediction on the sending side, and
+    the generated one of a frozen dataclass (``object.__setattr__`` per field, then
+    ``__post_init__``) cost more than cbor2's whole SenML round trip (docs/bench-codec.md).
+    This one sets the slots through their descriptors and checks the common case (a known
+    label, a float confidence in [0, 1]) inline; everything else takes the full checks.
+    """
 
     type_code: ClassVar[int] = 0
     label_set: LabelSet
     label: str | None
     confidence: float | None = None
 
-    def __post_init__(self) -> None:
-        _label_state(self.label_set, self.label, self.confidence)
+    def __init__(
+        self, *, label_set: LabelSet, label: str | None, confidence: float | None = None
+    ) -> None:
+        _set_label_set(self, label_set)
+        _set_label(self, label)
+        _set_confidence(self, confidence)
+        if (
+            type(confidence) is not float
+            or not 0.0 <= confidence <= 1.0
+            or type(label) is not str
+            or label not in label_set._index
+        ):
+            _label_state(label_set, label, confidence)
 
     def payload(self) -> bytes:
         # Hot path: the fields were validated on construction and the object is frozen.
@@ -168,11 +186,24 @@ class Reading(Message):
 
     @classmethod
     def from_payload(cls, data: bytes, label_set: LabelSet) -> Reading:
-        known = label_set.memo.get(data)
+        memo = label_set.memo
+        known = memo.get(data)
         if known is not None:
             return known  # type: ignore[return-value]
+        # A payload seen for the first time: a face's reading decoded in place (what
+        # _decode_new does, without its two calls); anything else takes _decode_new.
+        labels = label_set.labels
+        if len(data) == _READING_LENGTHS.get(len(labels)):
+            index, percent = divmod(int.from_bytes(data, "big"), CONFIDENCE_STEPS)
+            if index < len(labels):
+                reading: Reading = _new_object(Reading)
+                _set_label_set(reading, label_set)
+                _set_label(reading, labels[index])
+                _set_confidence(reading, percent / 100)
+                memo[data] = reading
+                return reading
         reading = cls._decode_new(data, label_set)
-        label_set.memo[data] = reading
+        memo[data] = reading
         return reading
 
     @classmethod
@@ -195,15 +226,18 @@ class Reading(Message):
 
 
 _new_object = object.__new__
-_set_field = object.__setattr__
+# The slots' own setters: they skip the frozen class's __setattr__ and the name lookup.
+_set_label_set = Reading.__dict__["label_set"].__set__
+_set_label = Reading.__dict__["label"].__set__
+_set_confidence = Reading.__dict__["confidence"].__set__
 
 
 def _trusted_reading(label_set: LabelSet, label: str | None, confidence: float | None) -> Reading:
     """A Reading built from values the decoder has range-checked: skips re-validation."""
     reading: Reading = _new_object(Reading)
-    _set_field(reading, "label_set", label_set)
-    _set_field(reading, "label", label)
-    _set_field(reading, "confidence", confidence)
+    _set_label_set(reading, label_set)
+    _set_label(reading, label)
+    _set_confidence(reading, confidence)
     return reading
 
 
