@@ -41,7 +41,9 @@ from lora_emotion.relay_protocol import LogEvent, parse_log_line
 ROOT = Path(__file__).resolve().parents[2]
 ARDUINO = ROOT / "arduino"
 LIBRARY = ARDUINO / "LoraEmotion" / "src"
-SKETCH = ARDUINO / "lora_emotion_relay" / "lora_emotion_relay.ino"
+EXAMPLES = ARDUINO / "LoraEmotion" / "examples"
+SKETCH_DIR = EXAMPLES / "lora_emotion_relay"
+SKETCH = SKETCH_DIR / "lora_emotion_relay.ino"
 TESTS = ARDUINO / "tests"
 VECTORS = ROOT / "tests" / "vectors"
 
@@ -133,7 +135,7 @@ def test_core_unit_tests_pass_on_the_host_with_sanitizers(build_dir: Path) -> No
     _build(
         [
             gxx,
-            "-std=c++17",
+            CXX_STD,
             *WARNINGS,
             "-Wconversion",
             *SANITIZE,
@@ -198,7 +200,7 @@ def sim_binary(build_dir: Path) -> Path:
     secrets.mkdir(exist_ok=True)
     # The real arduino_secrets.h is never in the repository: the build makes one from the
     # committed template, with test keys.
-    template = (ARDUINO / "lora_emotion_relay" / "arduino_secrets.h.example").read_text()
+    template = (SKETCH_DIR / "arduino_secrets.h.example").read_text()
     keys = template.replace('"0000000000000000"', '"70B3D57ED0000001"').replace(
         '"00000000000000000000000000000000"', '"2B7E151628AED2A6ABF7158809CF4F3C"'
     )
@@ -207,7 +209,7 @@ def sim_binary(build_dir: Path) -> Path:
     _build(
         [
             gxx,
-            "-std=c++17",
+            CXX_STD,
             *WARNINGS,
             *SANITIZE,
             "-g",
@@ -394,7 +396,7 @@ def test_the_sketch_is_glue_and_the_core_is_portable() -> None:
     )
     assert properties["name"] == "LoraEmotion" and properties["includes"] == "LoraEmotion.h"
     assert (ARDUINO / "LoraEmotion" / "API.md").exists()
-    profile = (ARDUINO / "lora_emotion_relay" / "sketch.yaml").read_text()
+    profile = (SKETCH_DIR / "sketch.yaml").read_text()
     assert "fqbn: arduino:samd:mkrwan1310" in profile
     assert "arduino:samd (1.8.14)" in profile and "MKRWAN (1.1.2)" in profile
     assert "arduino_secrets.h" in (ROOT / ".gitignore").read_text().split()
@@ -421,7 +423,7 @@ def _size_image(build_dir: Path, name: str, main: Path, sources: list[Path]) -> 
     _build(
         [
             gcc,
-            "-std=c++17",
+            CXX_STD,
             *CORTEX_M0PLUS,
             *WARNINGS,
             f"-I{LIBRARY}",
@@ -507,7 +509,7 @@ def _m0_binary(build_dir: Path, name: str, sources: list[Path]) -> Path:
     _build(
         [
             gcc,
-            "-std=c++17",
+            CXX_STD,
             *CORTEX_M0PLUS,
             *WARNINGS,
             f"-I{LIBRARY}",

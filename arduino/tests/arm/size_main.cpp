@@ -43,7 +43,7 @@ lora_emotion::Relay relay;
 
 extern "C" void size_entry() {
   relay.begin(clock_ms(), 0, log_line);
-  relay.report_error(lora_emotion::Name::kModem, lora_emotion::Name::kSetup, clock_ms());
+  if (relay.modem_wanted(clock_ms())) relay.modem_result(g_sink != 0, clock_ms());
   relay.on_i2c_receive(wire, g_sink);
   relay.on_i2c_request(wire);
   for (;;) relay.run(modem, host, clock_ms, "0000000000000000", "00000000000000000000000000000000", "");
