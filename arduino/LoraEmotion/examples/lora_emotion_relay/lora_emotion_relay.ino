@@ -4,18 +4,16 @@
 #include <Arduino.h>
 #include <MKRWAN.h>
 #include <Wire.h>
-
 #include <LoraEmotion.h>
 
 #include "arduino_secrets.h"  // copy arduino_secrets.h.example; never commit the real one
 
 // The label set of the model on the I2C master: 0 = FER-2013, the 2021 demo's. One-byte
-// masters keep this set even when a downlink changes the relay's (docs/downlink.md).
+// masters keep it even when a downlink changes the relay's set (docs/downlink.md).
 constexpr uint8_t kLabelSet = 0;
 
 LoRaModem modem;
 lora_emotion::Relay relay;
-
 // Both run inside the SERCOM interrupt: they copy bytes and nothing else.
 void on_i2c_receive(int count) { relay.on_i2c_receive(Wire, count); }
 void on_i2c_request() { relay.on_i2c_request(Wire); }
@@ -26,13 +24,13 @@ void log_line(const lora_emotion::LogRecord& record) {
   Serial.println(line);
 }
 
-// At most about 5 s: MKRWAN's begin() never returns while the modem is silent, so it is only
-// called once the modem has answered (with the serial framing that answered).
+// At most about 5 s: MKRWAN's begin() never returns while the modem is silent, so it is
+// called only once the modem has answered, with the serial framing that answered.
 bool start_modem() {
   pinMode(LORA_BOOT0, OUTPUT);
   digitalWrite(LORA_BOOT0, LOW);  // run the modem's firmware, not its boot loader
   pinMode(LORA_RESET, OUTPUT);
-  digitalWrite(LORA_RESET, LOW);
+  digitalWrite(LORA_RESET, LOW);  // a reset pulse, as MKRWAN's begin() gives
   delay(200);
   digitalWrite(LORA_RESET, HIGH);
   const uint16_t framings[] = {SERIAL_8N2, SERIAL_8N1};
@@ -52,8 +50,11 @@ void setup() {
 }
 
 void loop() {
-  // A failed modem start is logged (error code=modem src=setup) and tried again every 10 min.
-  if (relay.modem_wanted(millis())) relay.modem_result(start_modem(), millis());
-  // Host serial frames, queued I2C transactions, then at most one join or uplink.
+  // A failed modem start is logged (error code=modem src=setup) and retried every 10 min;
+  // run(): host serial frames, queued I2C transactions, then at most one join or uplink.
+  if (relay.modem_wanted(millis())) {
+    const bool started = start_modem();  // first: millis() after it, the start takes seconds
+    relay.modem_result(started, millis());
+  }
   relay.run(modem, Serial, millis, SECRET_APP_EUI, SECRET_APP_KEY, SECRET_DEV_EUI);
 }
