@@ -1,7 +1,10 @@
 """The MKR WAN 1310 relay (arduino/) built and run without a board.
 
-Four builds, each from the same sources the board compiles:
+Five builds, each from the same sources the board compiles, all with -std=gnu++11 (the board
+core's standard):
 
+* the relay and the library's examples on the real board core (ArduinoCore-samd 1.8.14,
+  MKRWAN 1.1.2) with ../shared/arduino-board/build-sketch, within the sketch budget;
 * the core's unit tests on the host with g++ -Wall -Wextra -Werror and address/undefined
   sanitizers (shared vectors in tests/vectors, the same files the Python tests read);
 * the unchanged sketch against the project's fakes of Arduino.h, Wire.h and MKRWAN.h, driven
@@ -10,7 +13,8 @@ Four builds, each from the same sources the board compiles:
 * the core cross-compiled for the board's Cortex-M0+ with a flash/RAM budget;
 * the core's unit tests again, for ARMv6-M, run under qemu-system-arm -M microbit.
 
-A missing toolchain skips its tests with the reason, except under CI=true where it fails.
+A missing toolchain skips its tests with the reason, except under CI=true where it fails;
+the real-core builds skip (with the reason) only where ../shared/arduino-board is absent.
 Build outputs go to pytest's temporary directory, never into the repository.
 """
 
