@@ -432,6 +432,18 @@ def test_slower_data_rates_stay_within_budget(sim_binary: Path, dr: int) -> None
     assert carried + stats.integer("window_readings") == stats.integer("received")
 
 
+def test_thirty_hours_at_sf12_keep_the_daily_cap_on_the_air(sim_binary: Path) -> None:
+    # At DR0 the daily cap binds: measured on the actual transmit times and airtimes (not on
+    # the relay's charges), no rolling 24 h holds more than 30 s, joins included.
+    run = _simulate(sim_binary, "--seconds", "108000", "--dr", "0", "--seed", "3")
+    _check_air_time(run)
+    tx = _transmissions(run)
+    busiest = max(
+        sum(a for s, a in tx[i:] if s < start + 86_400_000) for i, (start, _) in enumerate(tx)
+    )
+    assert 25_000_000 < busiest <= 30_000_000  # the cap is used, and kept
+
+
 def test_a_silent_modem_never_hangs_the_relay(sim_binary: Path) -> None:
     # The modem answers nothing for the first 20 minutes (a dead or unflashed modem, then
     # one that comes to life): I2C and serial input run from the start, readings count, the
