@@ -129,9 +129,61 @@ def _deliveries_by_device(conn: Connection) -> None:
     Index("ix_deliveries_device_id", table.c.device, table.c.id).create(conn)
 
 
+def _alerts(conn: Connection) -> None:
+    metadata = MetaData()
+    Table(
+        "alerts",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("alert_id", String(64), nullable=False),
+        Column("rule", Text, nullable=False),
+        Column("device", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("severity", String(16), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("delivery_id", Id),
+        Column("summary", Text, nullable=False),
+        Column("details", Text, nullable=False),
+        UniqueConstraint("alert_id", name="uq_alerts_alert_id"),
+        Index("ix_alerts_device_id", "device", "id"),
+    )
+    outbox = Table(
+        "alert_deliveries",
+        metadata,
+        Column("alert_pk", Id, nullable=False),
+        Column("channel", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", UTCDateTime, nullable=False),
+        Column("lease_until", UTCDateTime),
+        Column("delivered_at", UTCDateTime),
+        Column("last_error", Text),
+        PrimaryKeyConstraint("alert_pk", "channel", name="pk_alert_deliveries"),
+    )
+    # Partial: the dispatchers look only for what is still to deliver.
+    Index(
+        "ix_alert_deliveries_due",
+        outbox.c.channel,
+        outbox.c.next_attempt_at,
+        postgresql_where=outbox.c.delivered_at.is_(None),
+        sqlite_where=outbox.c.delivered_at.is_(None),
+    )
+    Table(
+        "alert_state",
+        metadata,
+        Column("device", Text, nullable=False),
+        Column("rule", Text, nullable=False),
+        Column("firing", Boolean, nullable=False),
+        Column("changed_at", UTCDateTime, nullable=False),
+        Column("last_fired_at", UTCDateTime),
+        PrimaryKeyConstraint("device", "rule", name="pk_alert_state"),
+    )
+    metadata.create_all(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, deliveries and readings", _initial_tables),
     Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
+    Migration(5, "alerts, their outbox and rule states", _alerts),
 )
 
 
