@@ -27,7 +27,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from lora_emotion.messages import Reading, Status, encode, port_of
 from lora_emotion.labels import FER2013
-from webhook_support import free_port, payload_body
+from webhook_support import DEV_EUI, free_port, payload_body
 
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 
@@ -36,10 +36,14 @@ def new_whsec() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def reading_body(label: str | None, confidence: float | None, base_time: float) -> bytes:
+def reading_body(
+    label: str | None, confidence: float | None, base_time: float, dev_eui: str = DEV_EUI
+) -> bytes:
     """A KPN delivery of one compact emotion reading (FER2013 labels)."""
     message = Reading(label_set=FER2013, label=label, confidence=confidence)
-    return payload_body(encode(message).hex(), port_of(message), base_time=base_time)
+    return payload_body(
+        encode(message).hex(), port_of(message), base_time=base_time, dev_eui=dev_eui
+    )
 
 
 def status_body(base_time: float, **fields: Any) -> bytes:

@@ -74,6 +74,14 @@ def device_urn(value: str) -> str:
     return text
 
 
+class FieldProblem(ValueError):
+    """A check across fields of a rule that is best reported against one of them."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 Seconds = Annotated[float, Field(ge=0, le=366 * 86400)]
 
 
@@ -119,7 +127,7 @@ class _Rule(BaseModel):
     @model_validator(mode="after")
     def _one_selection(self) -> _Rule:
         if self.devices is not None and self.tag is not None:
-            raise ValueError("give either devices or tag, not both")
+            raise FieldProblem("tag", "give either devices or tag, not both")
         return self
 
 
@@ -139,12 +147,13 @@ class SustainedRule(_Rule):
     def _window(self) -> SustainedRule:
         if self.share is not None:
             if self.k is not None or self.n is not None:
-                raise ValueError("give either share (window summaries) or k and n, not both")
+                raise FieldProblem("share", "give either share (window summaries) or k and n, not both")
             return self
         if self.k is None or self.n is None:
-            raise ValueError("needs k and n (k of the last n readings), or share")
+            missing = "k" if self.k is None else "n"
+            raise FieldProblem(missing, "needs k and n (k of the last n readings), or share")
         if self.k > self.n:
-            raise ValueError(f"k ({self.k}) is more than n ({self.n})")
+            raise FieldProblem("k", f"k ({self.k}) is more than n ({self.n})")
         return self
 
 
@@ -312,7 +321,11 @@ class AlertSettings(BaseModel):
                 checked.append(_RULE.validate_python(raw))
             except ValidationError as exc:
                 error = exc.errors(include_input=False)[0]
-                field = ".".join(str(part) for part in error["loc"][1:]) or "(the rule)"
+                cause = error.get("ctx", {}).get("error")
+                if isinstance(cause, FieldProblem):
+                    field = cause.field
+                else:
+                    field = ".".join(str(part) for part in error["loc"][1:]) or "(the rule)"
                 message = error["msg"].removeprefix("Value error, ")
                 raise ValueError(f"{where}, field {field!r}: {message}") from None
         return checked

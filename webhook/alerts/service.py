@@ -186,7 +186,7 @@ class AlertService:
                         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
                         metrics.ALERT_DELIVERIES.labels(channel.name, "failed").inc()
                         log.warning(
-                            "alert delivery failed; retrying in %.0f s",
+                            "alert delivery failed; retrying in %.1f s",
                             delay,
                             extra={
                                 "event": "alert_delivery_failed",
