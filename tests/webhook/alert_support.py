@@ -10,6 +10,7 @@ import os
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -24,10 +25,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from standardwebhooks import Webhook, WebhookVerificationError
-
-from lora_emotion.messages import Reading, Status, encode, port_of
-from lora_emotion.labels import FER2013
 from webhook_support import DEV_EUI, free_port, payload_body
+
+from lora_emotion.labels import FER2013
+from lora_emotion.messages import Reading, Status, encode, port_of
 
 MQTT_HOST, MQTT_PORT = "127.0.0.1", 1883
 
@@ -78,6 +79,7 @@ class WebhookReceiver:
     """
 
     def __init__(self, secret: str, port: int = 0) -> None:
+        self.secret = secret
         self.verifier = Webhook(secret)
         self.received: list[dict[str, Any]] = []
         self.attempts = 0
@@ -135,20 +137,42 @@ class _Collect:
 class SmtpSink:
     """A real SMTP server (aiosmtpd) on loopback, optionally requiring a login."""
 
-    def __init__(self, port: int | None = None, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        login: tuple[str, str] | None = None,
+        *,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.handler = _Collect()
         self.port = port or free_port()
 
-        def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and login is not None and (
-                data.login.decode(),
-                data.password.decode(),
-            ) == login
+        def authenticate(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            ok = (
+                isinstance(data, LoginPassword)
+                and login is not None
+                and (
+                    data.login.decode(),
+                    data.password.decode(),
+                )
+                == login
+            )
             return AuthResult(success=ok)
 
         kwargs: dict[str, Any] = {}
         if login is not None:
-            kwargs = {"authenticator": authenticate, "auth_require_tls": False, "auth_required": True}
+            kwargs = {
+                "authenticator": authenticate,
+                "auth_require_tls": starttls is not None,
+                "auth_required": True,
+            }
+        if starttls is not None:
+            kwargs.update(tls_context=starttls, require_starttls=True)
+        if implicit_tls is not None:
+            kwargs.update(ssl_context=implicit_tls)
         self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 
@@ -209,3 +233,46 @@ def _listening(port: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def self_signed_certificate(directory: Any) -> tuple[str, str]:
+    """(certificate, key) files for 127.0.0.1, made here (nothing committed is a key)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path = f"{directory}/smtp-cert.pem"
+    key_path = f"{directory}/smtp-key.pem"
+    with open(cert_path, "wb") as out:
+        out.write(certificate.public_bytes(serialization.Encoding.PEM))
+    with open(key_path, "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return cert_path, key_path

@@ -12,13 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-
-from lora_emotion.webhook.config import Settings
-from lora_emotion.webhook.main import create_app
-from lora_emotion.webhook.schema import alert_deliveries, alerts
-from lora_emotion.webhook.storage import create_store
 from alert_support import (
     PrivateBroker,
     SmtpSink,
@@ -28,6 +21,12 @@ from alert_support import (
     require_mosquitto,
     wait_for,
 )
+from fastapi.testclient import TestClient
+from lora_emotion.webhook.config import Settings
+from lora_emotion.webhook.main import create_app
+from lora_emotion.webhook.schema import alert_deliveries, alerts
+from lora_emotion.webhook.storage import create_store
+from sqlalchemy import func, select
 from webhook_support import PLUG, READ_TOKEN, SECRET, ServerProcess, free_port, signed_headers
 
 T0 = 1_700_000_000.0

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pydantic import ValidationError
-
-from lora_emotion.labels import DEFAULT_REGISTRY, FER2013
 from lora_emotion.webhook.alerts.engine import Emotion, Evaluator, NewReading, RuleState
 from lora_emotion.webhook.alerts.rules import AlertSettings
 from lora_emotion.webhook.config import Settings
+from pydantic import ValidationError
+
+from lora_emotion.labels import DEFAULT_REGISTRY, FER2013
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 DEVICE = "urn:dev:DEVEUI:0004A30B001F1234"
@@ -24,7 +24,10 @@ DEVICE = "urn:dev:DEVEUI:0004A30B001F1234"
         ({"name": "r", "kind": "sustained", "label": "angry", "share": 1.5}, "field 'share'"),
         ({"name": "r", "kind": "sustain", "label": "angry"}, "field 'kind'"),
         ({"name": "r", "kind": "change", "to": []}, "field 'to'"),
-        ({"name": "r", "kind": "change", "to": ["sad"], "cooldown_s": "soon"}, "field 'cooldown_s'"),
+        (
+            {"name": "r", "kind": "change", "to": ["sad"], "cooldown_s": "soon"},
+            "field 'cooldown_s'",
+        ),
         ({"name": "r", "kind": "silence", "after_s": 1}, "field 'after_s'"),
         ({"name": "r", "kind": "trouble", "battery_below": 101}, "field 'battery_below'"),
         ({"name": "r", "kind": "trouble", "devices": ["not-a-device"]}, "field 'devices'"),
@@ -89,7 +92,9 @@ def test_cooldown_holds_back_a_repeat_until_it_has_passed() -> None:
     fired = RuleState(False, NOW)
     later = NOW + timedelta(minutes=5)
     assert evaluator.evaluate(DEVICE, EMOTION, angry, {"r": fired}, later) == ([], [])
-    alerts, _ = evaluator.evaluate(DEVICE, EMOTION, angry, {"r": fired}, NOW + timedelta(minutes=11))
+    alerts, _ = evaluator.evaluate(
+        DEVICE, EMOTION, angry, {"r": fired}, NOW + timedelta(minutes=11)
+    )
     assert [a.status for a in alerts] == ["firing"]
     # While it fires, nothing new; when it clears without recovery, only the state changes.
     firing = {"r": RuleState(True, NOW)}
@@ -121,7 +126,9 @@ def test_window_summary_share() -> None:
     )
     alerts, _ = evaluator.evaluate(DEVICE, summary, [], {}, NOW)
     assert "sad in 50 % of the readings of a 60 s window" in alerts[0].summary
-    unsure = [r if r.name != "confidence" else NewReading(7, "k", NOW, r.name, 0.5, None) for r in summary]
+    unsure = [
+        r if r.name != "confidence" else NewReading(7, "k", NOW, r.name, 0.5, None) for r in summary
+    ]
     assert evaluator.evaluate(DEVICE, unsure, [], {}, NOW) == ([], [])
     # A plain reading says nothing about window shares.
     assert evaluator.evaluate(DEVICE, EMOTION, [], {}, NOW) == ([], [])

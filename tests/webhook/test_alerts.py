@@ -4,24 +4,15 @@ signature, and at a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-
-from lora_emotion.labels import DEFAULT_REGISTRY
-from lora_emotion.webhook.alerts.engine import Evaluator
-from lora_emotion.webhook.alerts.outbox import sweep_silence
-from lora_emotion.webhook.alerts.rules import AlertSettings
-from lora_emotion.webhook.config import Settings
-from lora_emotion.webhook.main import create_app
-from lora_emotion.webhook.migrations import migrate
-from lora_emotion.webhook.schema import alert_deliveries, alerts, deliveries
-from lora_emotion.webhook.storage import create_store
 from alert_support import (
     SmtpSink,
     Subscriber,
@@ -29,10 +20,24 @@ from alert_support import (
     new_whsec,
     reading_body,
     require_mosquitto,
+    self_signed_certificate,
     status_body,
     wait_for,
 )
+from fastapi.testclient import TestClient
+from lora_emotion.webhook.alerts.channels import AlertMessage, EmailSender
+from lora_emotion.webhook.alerts.engine import Evaluator
+from lora_emotion.webhook.alerts.outbox import sweep_silence
+from lora_emotion.webhook.alerts.rules import AlertSettings, EmailChannel
+from lora_emotion.webhook.config import Settings
+from lora_emotion.webhook.main import create_app
+from lora_emotion.webhook.migrations import migrate
+from lora_emotion.webhook.schema import alert_deliveries, alerts, deliveries
+from lora_emotion.webhook.storage import create_store
+from sqlalchemy import func, select
 from webhook_support import DEVICE, NEXT_SECRET, PLUG, READ_TOKEN, SECRET, signed_headers
+
+from lora_emotion.labels import DEFAULT_REGISTRY
 
 T0 = 1_700_000_000.0
 AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}
@@ -88,7 +93,7 @@ def test_a_sustained_rule_reaches_mqtt_webhook_and_email_then_recovers(
         ],
         "mqtt": {"port": 1883, "topic_prefix": prefix},
         "webhooks": [
-            {"name": "ops", "url": receiver.url, "secrets": [new_whsec(), _secret_of(receiver)]}
+            {"name": "ops", "url": receiver.url, "secrets": [new_whsec(), receiver.secret]}
         ],
         "email": {
             "host": "127.0.0.1",
@@ -163,13 +168,6 @@ def test_a_sustained_rule_reaches_mqtt_webhook_and_email_then_recovers(
         subscriber.close()
 
 
-def _secret_of(receiver: WebhookReceiver) -> str:
-    import base64
-
-    key = receiver.verifier._whsecret  # the receiver's key, to configure the sender with it
-    return "whsec_" + base64.b64encode(key).decode()
-
-
 def test_each_alert_and_its_outbox_rows_commit_with_the_delivery(database_url: str) -> None:
     alerting = {
         "rules": [
@@ -183,7 +181,10 @@ def test_each_alert_and_its_outbox_rows_commit_with_the_delivery(database_url: s
         _post(client, reading_body("sad", 0.9, T0 + 1))
         _post(client, status_body(T0 + 2, battery_percent=12, dropped=5, label_set_id=23))
         page = client.get("/alerts", headers=AUTH).json()["alerts"]
-    assert [(a["rule"], a["status"]) for a in page] == [("trouble", "firing"), ("any-sad", "firing")]
+    assert [(a["rule"], a["status"]) for a in page] == [
+        ("trouble", "firing"),
+        ("any-sad", "firing"),
+    ]
     trouble = page[0]
     assert "battery at 12 % (below 20 %)" in trouble["summary"]
     assert "5 readings dropped" in trouble["summary"]
@@ -261,3 +262,47 @@ def test_a_batch_of_copies_raises_one_alert(database_url: str) -> None:
             assert conn.execute(select(func.count()).select_from(alerts)).scalar() == 1
     finally:
         store.dispose()
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_email_over_tls_with_login(security: str, tmp_path: Any) -> None:
+    cert, key = self_signed_certificate(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    tls = {"starttls": context} if security == "starttls" else {"implicit_tls": context}
+    sink = SmtpSink(login=("alerts", "pw-0123"), **tls)  # type: ignore[arg-type]
+    try:
+        sender = EmailSender(
+            EmailChannel.model_validate(
+                {
+                    "host": "127.0.0.1",
+                    "port": sink.port,
+                    "security": security,
+                    "username": "alerts",
+                    "password": "pw-0123",
+                    "from": "alerts@example.org",
+                    "to": ["nurse@example.org"],
+                    "ca_file": cert,
+                }
+            )
+        )
+        row = SimpleNamespace(
+            alert_id="al_0123",
+            rule="trouble",
+            device=DEVICE,
+            status="firing",
+            severity="warning",
+            created_at=datetime(2026, 12, 6, 1, 2, 3, tzinfo=UTC),
+            delivery_id=42,
+            summary="device trouble: battery at 12 % (below 20 %)",
+            details='{"kind": "trouble"}',
+        )
+        asyncio.run(sender.send(AlertMessage(row)))
+        (mail,) = sink.messages
+        assert mail["To"] == "nurse@example.org" and mail["Message-ID"] == "<al_0123@example.org>"
+        body = mail.get_content()
+        assert "What happened: device trouble: battery at 12 % (below 20 %)" in body
+        assert "When:          2026-12-06 01:02:03 UTC" in body
+        assert "GET /deliveries/42" in body
+    finally:
+        sink.close()

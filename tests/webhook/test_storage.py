@@ -129,7 +129,10 @@ def test_an_existing_database_upgrades_in_place(empty_store: Store) -> None:
 
 def test_a_newer_database_is_refused(empty_store: Store) -> None:
     migrate(empty_store.write_engine)
-    future = (*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, "from the future", lambda conn: None))
+    future = (
+        *MIGRATIONS,
+        Migration(MIGRATIONS[-1].version + 1, "from the future", lambda conn: None),
+    )
     migrate(empty_store.write_engine, migrations=future)
     with pytest.raises(SchemaVersionError, match="newer"):
         migrate(empty_store.write_engine)

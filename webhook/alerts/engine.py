@@ -205,7 +205,7 @@ class Evaluator:
             else:
                 verdict = _Verdict(
                     False,
-                    f"delivered again after a silence (last delivery at {newest.time:%Y-%m-%d %H:%M:%S} UTC)",
+                    f"delivering again (reading of {newest.time:%Y-%m-%d %H:%M:%S} UTC)",
                     {},
                 )
             if verdict is None:
@@ -242,7 +242,11 @@ class Evaluator:
             True,
             f"no delivery for {_ago(quiet)} (limit {_ago(rule.after_s)}; last at "
             f"{last_received_at:%Y-%m-%d %H:%M:%S} UTC)",
-            {"silent_s": round(quiet, 1), "after_s": rule.after_s, "last_delivery_id": last_delivery_id},
+            {
+                "silent_s": round(quiet, 1),
+                "after_s": rule.after_s,
+                "last_delivery_id": last_delivery_id,
+            },
         )
         self._transition(
             rule, device, verdict, state, now, f"after:{last_delivery_id}", None, alerts, changes
@@ -296,9 +300,7 @@ class Evaluator:
         assert rule.k is not None and rule.n is not None
         window = emotions[: rule.n]
         hits = sum(
-            1
-            for e in window
-            if e.label == rule.label and (e.confidence or 0.0) >= rule.confidence
+            1 for e in window if e.label == rule.label and (e.confidence or 0.0) >= rule.confidence
         )
         at = f" at confidence ≥ {rule.confidence:.2f}" if rule.confidence > 0 else ""
         return _Verdict(
@@ -335,7 +337,9 @@ class Evaluator:
         latest = emotions[0]
         before = emotions[1].label if len(emotions) > 1 else None
         holds = latest.label in rule.to and (latest.confidence or 0.0) >= rule.confidence
-        confidence = f" (confidence {latest.confidence:.2f})" if latest.confidence is not None else ""
+        confidence = (
+            f" (confidence {latest.confidence:.2f})" if latest.confidence is not None else ""
+        )
         came_from = f" from {before}" if before is not None and before != latest.label else ""
         return _Verdict(
             holds,
@@ -354,7 +358,9 @@ class Evaluator:
         if rule.battery_below is not None and battery is not None and battery.value is not None:
             details["battery_percent"] = battery.value
             if battery.value < rule.battery_below:
-                problems.append(f"battery at {battery.value:.0f} % (below {rule.battery_below:.0f} %)")
+                problems.append(
+                    f"battery at {battery.value:.0f} % (below {rule.battery_below:.0f} %)"
+                )
         dropped = latest.get("droppedReadings")
         if rule.dropped_above is not None and dropped is not None and dropped.value is not None:
             details["dropped"] = dropped.value

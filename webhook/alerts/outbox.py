@@ -47,7 +47,9 @@ DEVICE_LOCK_CLASS = 0x1E0A
 
 
 def _lock_key(device: str) -> int:
-    return int.from_bytes(hashlib.blake2b(device.encode(), digest_size=4).digest(), "big", signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(device.encode(), digest_size=4).digest(), "big", signed=True
+    )
 
 
 def _sqlite_time(value: datetime) -> str:
@@ -224,7 +226,9 @@ class AlertHook:
             batch = await connection.execute(statement, parameters)
             keys = sorted({_lock_key(d) for d in devices})
             await connection.execute(_PG_LOCK, {"class": DEVICE_LOCK_CLASS, "keys": keys})
-            recent = await connection.execute(_PG_EMOTIONS, {"devices": devices, "depth": max(depth, 1)})
+            recent = await connection.execute(
+                _PG_EMOTIONS, {"devices": devices, "depth": max(depth, 1)}
+            )
             kept = await connection.execute(_PG_STATES, {"devices": devices})
             inserted = {key: delivery_id for delivery_id, key in await batch.fetchall()}
             emotions: dict[str, list[Emotion]] = {}
@@ -348,9 +352,13 @@ def sweep_silence(engine: Engine, evaluator: Evaluator, now: datetime | None = N
     changes: list[StateChange] = []
     with engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
-        if postgres and not conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(CAST(:c AS int4), 0)"), {"c": DEVICE_LOCK_CLASS + 1}
-        ).scalar_one():
+        if (
+            postgres
+            and not conn.execute(
+                text("SELECT pg_try_advisory_xact_lock(CAST(:c AS int4), 0)"),
+                {"c": DEVICE_LOCK_CLASS + 1},
+            ).scalar_one()
+        ):
             return 0
         urns = [
             urn
@@ -378,8 +386,9 @@ def sweep_silence(engine: Engine, evaluator: Evaluator, now: datetime | None = N
             states = {
                 row.rule: RuleState(bool(row.firing), row.last_fired_at)
                 for row in conn.execute(
-                    select(alert_state.c.rule, alert_state.c.firing, alert_state.c.last_fired_at)
-                    .where(alert_state.c.device == urn)
+                    select(
+                        alert_state.c.rule, alert_state.c.firing, alert_state.c.last_fired_at
+                    ).where(alert_state.c.device == urn)
                 )
             }
             for rule in evaluator.silence_rules:
@@ -442,7 +451,7 @@ def claim(
         ).all()
         if not leased:
             return []
-        attempts = dict(leased)
+        attempts: dict[int, int] = {pk: count for pk, count in leased}
         rows = conn.execute(
             select(alerts).where(alerts.c.id.in_(list(attempts))).order_by(alerts.c.id)
         ).all()

@@ -107,7 +107,9 @@ class _Rule(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not _NAME.fullmatch(value):
-            raise ValueError("1-64 letters, digits, '_', '.' or '-', starting with one of the first two")
+            raise ValueError(
+                "1-64 letters, digits, '_', '.' or '-', starting with one of the first two"
+            )
         return value
 
     @field_validator("devices")
@@ -147,7 +149,9 @@ class SustainedRule(_Rule):
     def _window(self) -> SustainedRule:
         if self.share is not None:
             if self.k is not None or self.n is not None:
-                raise FieldProblem("share", "give either share (window summaries) or k and n, not both")
+                raise FieldProblem(
+                    "share", "give either share (window summaries) or k and n, not both"
+                )
             return self
         if self.k is None or self.n is None:
             missing = "k" if self.k is None else "n"
@@ -312,7 +316,12 @@ class AlertSettings(BaseModel):
         for position, raw in enumerate(value):
             name = raw.get("name", "?") if isinstance(raw, dict) else "?"
             where = f"alert rule {name!r} (alerts.rules[{position}])"
-            if isinstance(raw, dict) and raw.get("kind") not in ("sustained", "change", "silence", "trouble"):
+            if isinstance(raw, dict) and raw.get("kind") not in (
+                "sustained",
+                "change",
+                "silence",
+                "trouble",
+            ):
                 raise ValueError(
                     f"{where}, field 'kind': {raw.get('kind')!r} is not one of "
                     "sustained, change, silence, trouble"

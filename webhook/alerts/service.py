@@ -46,7 +46,7 @@ _R_DEVICE, _R_TIME, _R_NAME, _R_UNIT, _R_VALUE, _R_STRING, _R_BOOL = 1, 2, 3, 4,
 def retry_delay(attempt: int, base_s: float, max_s: float) -> float:
     """Seconds before attempt ``attempt + 1``: doubling from ``base_s``, capped, with jitter
     so that a fleet of failed deliveries does not retry in one burst."""
-    delay = min(base_s * 2 ** max(attempt - 1, 0), max_s)
+    delay: float = min(base_s * 2.0 ** max(attempt - 1, 0), max_s)
     return delay * random.uniform(0.8, 1.0)
 
 
@@ -182,7 +182,9 @@ class AlertService:
                         await channel.send(message)
                     except Exception as exc:
                         failure = f"{type(exc).__name__}: {exc}"[:300]
-                        delay = retry_delay(item.attempt, settings.retry_base_s, settings.retry_max_s)
+                        delay = retry_delay(
+                            item.attempt, settings.retry_base_s, settings.retry_max_s
+                        )
                         retry_at = datetime.now(UTC) + timedelta(seconds=delay)
                         metrics.ALERT_DELIVERIES.labels(channel.name, "failed").inc()
                         log.warning(
@@ -293,7 +295,12 @@ def _reading_messages(
         by_device: dict[str, list[dict[str, Any]]] = {}
         for row in item.readings:
             record: dict[str, Any] = {"n": row[_R_NAME], "t": row[_R_TIME]}
-            for key, position in (("u", _R_UNIT), ("v", _R_VALUE), ("vs", _R_STRING), ("vb", _R_BOOL)):
+            for key, position in (
+                ("u", _R_UNIT),
+                ("v", _R_VALUE),
+                ("vs", _R_STRING),
+                ("vb", _R_BOOL),
+            ):
                 if row[position] is not None:
                     record[key] = row[position]
             by_device.setdefault(row[_R_DEVICE], []).append(record)
