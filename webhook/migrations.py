@@ -178,6 +178,38 @@ def _alerts(conn: Connection) -> None:
         PrimaryKeyConstraint("device", "rule", name="pk_alert_state"),
     )
     metadata.create_all(conn)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_ALERT_CONTEXT_FUNCTION)
+
+
+# What a transaction that inserted readings needs to evaluate alert rules (webhook/alerts/
+# outbox.py): lock the devices (key class 7690), then read their newest emotion and confidence
+# readings and their rule states. A function because each statement of a VOLATILE function
+# takes its own snapshot, so the reads see what the previous holder of a lock committed, all in
+# one call; and its plans are kept per connection instead of planned for every batch.
+_ALERT_CONTEXT_FUNCTION = """
+CREATE FUNCTION lora_emotion_alert_context(watched text[], depth int4, lock_keys int4[])
+RETURNS TABLE (out_device text, out_readings text, out_states text)
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7690, t.k) FROM unnest(lock_keys) AS t(k);
+    -- One row per device with JSON text: a client parses that much faster than rows.
+    RETURN QUERY
+        SELECT d.device,
+            (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM x.time),
+                                                       x.delivery_id, x.name, x.value,
+                                                       x.string_value)), '[]')::text
+             FROM (SELECT r.time, r.delivery_id, r.name, r.value, r.string_value
+                   FROM readings AS r
+                   WHERE r.device = d.device AND r.name IN ('emotion', 'confidence')
+                   ORDER BY r.time DESC LIMIT 2 * depth) AS x),
+            (SELECT coalesce(json_object_agg(s.rule, json_build_array(
+                                 s.firing, extract(epoch FROM s.last_fired_at))), '{}')::text
+             FROM alert_state AS s WHERE s.device = d.device)
+        FROM unnest(watched) AS d(device);
+END
+$fn$
+"""
 
 
 MIGRATIONS: tuple[Migration, ...] = (

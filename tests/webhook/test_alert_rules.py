@@ -71,7 +71,7 @@ def _evaluator(rule: dict[str, object]) -> Evaluator:
 
 
 def _emotion(label: str, confidence: float, age_s: int = 0) -> Emotion:
-    return Emotion(NOW - timedelta(seconds=age_s), 1, label, confidence)
+    return Emotion((NOW - timedelta(seconds=age_s)).timestamp(), 1, label, confidence)
 
 
 def _readings(*names: tuple[str, float | None, str | None]) -> list[NewReading]:

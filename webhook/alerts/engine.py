@@ -46,9 +46,10 @@ Status = Literal["firing", "resolved"]
 
 @dataclass(frozen=True, slots=True)
 class Emotion:
-    """One emotion record of a device (label ``none`` when no face was seen)."""
+    """One emotion record of a device (label ``none`` when no face was seen); ``time`` in
+    seconds since the Unix epoch."""
 
-    time: datetime
+    time: float
     delivery_id: int
     label: str
     confidence: float | None
@@ -137,6 +138,49 @@ def _groups(readings: Sequence[NewReading]) -> list[dict[str, NewReading]]:
     return [grouped[key] for key in sorted(grouped)]
 
 
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """The rules that select one device, by what they look at."""
+
+    rules: tuple[Rule, ...]
+    #: (rule, label, confidence, k, n) of the k-of-n rules.
+    counted: tuple[tuple[SustainedRule, str, float, int, int], ...]
+    #: (rule, labels, confidence) of the change rules.
+    changes: tuple[tuple[ChangeRule, frozenset[str], float], ...]
+    shares: tuple[SustainedRule, ...]
+    troubles: tuple[TroubleRule, ...]
+    silences: tuple[SilenceRule, ...]
+
+
+def _selection(rules: Sequence[Rule]) -> _Selection:
+    counted = []
+    changes = []
+    shares = []
+    troubles = []
+    silences = []
+    for rule in rules:
+        if isinstance(rule, SustainedRule):
+            if rule.share is not None:
+                shares.append(rule)
+            else:
+                assert rule.k is not None and rule.n is not None
+                counted.append((rule, rule.label, rule.confidence, rule.k, rule.n))
+        elif isinstance(rule, ChangeRule):
+            changes.append((rule, frozenset(rule.to), rule.confidence))
+        elif isinstance(rule, TroubleRule):
+            troubles.append(rule)
+        else:
+            silences.append(rule)
+    return _Selection(
+        tuple(rules),
+        tuple(counted),
+        tuple(changes),
+        tuple(shares),
+        tuple(troubles),
+        tuple(silences),
+    )
+
+
 class Evaluator:
     """The configured rules, ready to evaluate.
 
@@ -155,17 +199,20 @@ class Evaluator:
             windows.append(2)
         #: How many of a device's newest emotions the rules look at.
         self.depth = max(windows, default=0)
-        self._selection_cache: dict[str, tuple[Rule, ...]] = {}
+        self._selection_cache: dict[str, _Selection] = {}
 
-    def rules_for(self, device: str) -> tuple[Rule, ...]:
-        """The rules that select ``device`` (remembered per device)."""
+    def _selected(self, device: str) -> _Selection:
         found = self._selection_cache.get(device)
         if found is None:
             if len(self._selection_cache) > 100_000:
                 self._selection_cache.clear()
-            found = tuple(r for r in self.rules if self.settings.selects(r, device))
+            found = _selection([r for r in self.rules if self.settings.selects(r, device)])
             self._selection_cache[device] = found
         return found
+
+    def rules_for(self, device: str) -> tuple[Rule, ...]:
+        """The rules that select ``device`` (remembered per device)."""
+        return self._selected(device).rules
 
     def evaluate(
         self,
@@ -190,31 +237,58 @@ class Evaluator:
         if not readings:
             return alerts, changes
         newest = max(readings, key=lambda r: (r.delivery_id, r.time))
-        has_emotion = any(r.name == EMOTION_NAME for r in readings)
-        for rule in self.rules_for(device):
-            verdict: _Verdict | None
-            if isinstance(rule, SustainedRule):
-                if rule.share is not None:
-                    verdict = self._share(rule, readings)
-                else:
-                    verdict = self._sustained(rule, emotions) if has_emotion else None
-            elif isinstance(rule, ChangeRule):
-                verdict = self._change(rule, emotions) if has_emotion else None
-            elif isinstance(rule, TroubleRule):
-                verdict = self._trouble(rule, readings)
-            else:
-                verdict = _Verdict(
-                    False,
-                    f"delivering again (reading of {newest.time:%Y-%m-%d %H:%M:%S} UTC)",
-                    {},
-                )
-            if verdict is None:
-                continue
+        names = {r.name for r in readings}
+        selected = self._selected(device)
+        # Whether a condition holds is cheap to know; the words for a person are made only for
+        # a transition, which is rare: most deliveries change no rule's state. This loop runs
+        # for every delivery, so it avoids even isinstance().
+        moved: list[tuple[Rule, _Verdict | None, RuleState | None]] = []
+        if EMOTION_NAME in names and emotions:
+            if selected.counted:
+                window = [(e.label, e.confidence or 0.0) for e in emotions[: self.depth]]
+                present = {label for label, _ in window}
+                for rule, label, confidence, k, n in selected.counted:
+                    state = states.get(rule.name)
+                    firing = state is not None and state.firing
+                    if label in present:
+                        hits = 0
+                        for seen, sure in window[:n]:
+                            if seen == label and sure >= confidence:
+                                hits += 1
+                        holds = hits >= k
+                    else:
+                        holds = False
+                    if holds != firing:
+                        moved.append((rule, None, state))
+            latest = emotions[0]
+            for change, labels, least in selected.changes:
+                state = states.get(change.name)
+                holds = latest.label in labels and (latest.confidence or 0.0) >= least
+                if holds != (state is not None and state.firing):
+                    moved.append((change, None, state))
+        if "window" in names:
+            for share in selected.shares:
+                verdict = self._share(share, readings)
+                state = states.get(share.name)
+                if verdict is not None and verdict.holds != (state is not None and state.firing):
+                    moved.append((share, verdict, state))
+        if "labelSetId" in names or "droppedReadings" in names:
+            for trouble in selected.troubles:
+                verdict = self._trouble(trouble, readings)
+                state = states.get(trouble.name)
+                if verdict is not None and verdict.holds != (state is not None and state.firing):
+                    moved.append((trouble, verdict, state))
+        for silence in selected.silences:
+            state = states.get(silence.name)
+            if state is not None and state.firing:
+                moved.append((silence, None, state))
+        for which, found, state in moved:
+            verdict = found or self._verdict(which, readings, emotions, newest)
             self._transition(
-                rule,
+                which,
                 device,
                 verdict,
-                states.get(rule.name),
+                state,
                 now,
                 newest.dedup_key,
                 newest.delivery_id,
@@ -222,6 +296,23 @@ class Evaluator:
                 changes,
             )
         return alerts, changes
+
+    def _verdict(
+        self,
+        rule: Rule,
+        readings: Sequence[NewReading],
+        emotions: Sequence[Emotion],
+        newest: NewReading,
+    ) -> _Verdict:
+        if isinstance(rule, SustainedRule):
+            return self._sustained(rule, emotions)
+        if isinstance(rule, ChangeRule):
+            verdict = self._change(rule, emotions)
+            assert verdict is not None
+            return verdict
+        return _Verdict(
+            False, f"delivering again (reading of {newest.time:%Y-%m-%d %H:%M:%S} UTC)", {}
+        )
 
     def evaluate_silence(
         self,

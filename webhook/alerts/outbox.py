@@ -11,9 +11,13 @@ readings and alert. The locks are taken after the deliveries are inserted and in
 (sorted keys), and a transaction holding one waits for nothing but other such locks, so they
 add no deadlock: a transaction waiting on another's unique key holds no device lock yet.
 
-Why this costs one round trip more and not five: on PostgreSQL the batch insert, the locks and
-both reads go to the server together in pipeline mode inside one transaction, then the alert
-rows and ``COMMIT`` go together.
+Why three round trips and no pipeline: on PostgreSQL ``BEGIN``, the locks and the reads of the
+devices' emotions and rule states go as one simple query of three statements (each statement
+takes its own snapshot, so the reads see whatever the previous holder of a lock committed),
+then the unchanged batch statement, then the alert rows with ``COMMIT`` as one more simple
+query. The reads do not see the batch's own readings; those are added from the batch in
+Python. psycopg's pipeline mode did it in two round trips but cost about 250 µs of client CPU
+per batch in its communication loop (profiled), more than the round trips it saved.
 
 Why an outbox row per alert and channel with a lease: a dispatcher claims due rows
 (``FOR UPDATE SKIP LOCKED``, so two workers never claim the same row) by setting a lease, sends
@@ -24,6 +28,7 @@ under the same alert id.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -33,12 +38,24 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg import sql
 from sqlalchemy import Engine, Row, and_, func, or_, select, text, tuple_, update
+
+from lora_emotion.kpn import EMOTION_NAME
 
 from ..schema import alert_deliveries, alert_state, alerts, deliveries, devices
 from ..storage import NewDelivery
 from . import metrics
-from .engine import Emotion, Evaluator, NewAlert, NewReading, RuleState, StateChange, new_readings
+from .engine import (
+    CONFIDENCE_NAME,
+    Emotion,
+    Evaluator,
+    NewAlert,
+    NewReading,
+    RuleState,
+    StateChange,
+    new_readings,
+)
 
 __all__ = ["AlertHook", "Claimed", "claim", "deliveries_of", "device_state", "list_alerts"]
 
@@ -62,51 +79,40 @@ def _from_sqlite(value: str | datetime) -> datetime:
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-_PG_LOCK = (
-    "SELECT count(pg_advisory_xact_lock(%(class)s::int4, k)) FROM unnest(%(keys)s::int4[]) AS t(k)"
-)
-_PG_EMOTIONS = """
-SELECT d.device, e.time, e.delivery_id, e.string_value,
-    (SELECT c.value FROM readings c
-     WHERE c.delivery_id = e.delivery_id AND c.time = e.time AND c.device = d.device
-       AND c.name = 'confidence' LIMIT 1)
-FROM unnest(%(devices)s::text[]) AS d(device)
-CROSS JOIN LATERAL (
-    SELECT r.time, r.delivery_id, r.string_value FROM readings r
-    WHERE r.device = d.device AND r.name = 'emotion'
-    ORDER BY r.time DESC LIMIT %(depth)s
-) AS e
+# BEGIN, then the device locks and the devices' context from the function migration 5 made.
+_PG_PREPARE = """
+BEGIN;
+SELECT * FROM lora_emotion_alert_context({devices}::text[], {depth}, {keys}::int4[])
 """
-_PG_STATES = """
-SELECT s.device, s.rule, s.firing, s.last_fired_at FROM alert_state s
-WHERE s.device = ANY(%(devices)s::text[])
-"""
-_PG_WRITE = """
+_PG_WRITE_TEMPLATE = """
 WITH new_alerts AS (
     INSERT INTO alerts (alert_id, rule, device, status, severity, created_at, delivery_id,
                         summary, details)
     SELECT a.alert_id, a.rule, a.device, a.status, a.severity, a.created_at, a.delivery_id,
            a.summary, a.details
-    FROM jsonb_to_recordset(%(alerts)s::jsonb) AS a(alert_id varchar, rule text, device text,
+    FROM jsonb_to_recordset({alerts}::jsonb) AS a(alert_id varchar, rule text, device text,
         status varchar, severity varchar, created_at timestamptz, delivery_id int8,
         summary text, details text)
     ON CONFLICT (alert_id) DO NOTHING
     RETURNING id, alert_id
 ), outbox AS (
     INSERT INTO alert_deliveries (alert_pk, channel, attempts, next_attempt_at)
-    SELECT n.id, c.channel, 0, %(now)s FROM new_alerts n
-    JOIN jsonb_to_recordset(%(channels)s::jsonb) AS c(alert_id varchar, channel text)
+    SELECT n.id, c.channel, 0, {now} FROM new_alerts n
+    JOIN jsonb_to_recordset({channels}::jsonb) AS c(alert_id varchar, channel text)
         USING (alert_id)
 ), states AS (
     INSERT INTO alert_state (device, rule, firing, changed_at, last_fired_at)
     SELECT s.device, s.rule, s.firing, s.changed_at, s.last_fired_at
-    FROM jsonb_to_recordset(%(states)s::jsonb) AS s(device text, rule text, firing bool,
+    FROM jsonb_to_recordset({states}::jsonb) AS s(device text, rule text, firing bool,
         changed_at timestamptz, last_fired_at timestamptz)
     ON CONFLICT (device, rule) DO UPDATE SET firing = excluded.firing,
         changed_at = excluded.changed_at, last_fired_at = excluded.last_fired_at
 )
 SELECT count(*) FROM new_alerts
 """
+_PG_WRITE = _PG_WRITE_TEMPLATE.format(
+    alerts="%(alerts)s", channels="%(channels)s", states="%(states)s", now="%(now)s"
+)
 
 
 def _write_parameters(
@@ -143,6 +149,58 @@ def _write_parameters(
         "states": orjson.dumps(states).decode(),
         "now": now,
     }
+
+
+def _context(
+    rows: Sequence[tuple[str, str, str]],
+) -> tuple[dict[str, list[Emotion]], dict[str, dict[str, RuleState]]]:
+    """Emotions (newest first, with their confidence) and rule states by device, from the
+    rows of ``lora_emotion_alert_context``: (device, readings JSON, states JSON)."""
+    emotions: dict[str, list[Emotion]] = {}
+    states: dict[str, dict[str, RuleState]] = {}
+    for device, readings_json, states_json in rows:
+        found = orjson.loads(readings_json)
+        if found:
+            confidence = {(t, d): v for t, d, name, v, _ in found if name != EMOTION_NAME}
+            emotions[device] = [
+                Emotion(t, d, label or "none", confidence.get((t, d)))
+                for t, d, name, _, label in found
+                if name == EMOTION_NAME
+            ]
+        kept = orjson.loads(states_json)
+        if kept:
+            states[device] = {
+                rule: RuleState(firing, _from_epoch(fired))
+                for rule, (firing, fired) in kept.items()
+            }
+    return emotions, states
+
+
+def _from_epoch(seconds: float | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
+
+
+def _with_new(emotions: dict[str, list[Emotion]], plan: _Plan) -> dict[str, list[Emotion]]:
+    """The stored emotions (newest first) with the batch's own added in time order."""
+    for device, readings in plan.readings.items():
+        confidence = {
+            (r.delivery_id, r.time): r.value for r in readings if r.name == CONFIDENCE_NAME
+        }
+        new = [
+            Emotion(
+                r.time.timestamp(),
+                r.delivery_id,
+                r.string_value or "none",
+                confidence.get((r.delivery_id, r.time)),
+            )
+            for r in readings
+            if r.name == EMOTION_NAME
+        ]
+        if new:
+            merged = emotions.get(device, []) + new
+            merged.sort(key=lambda e: e.time, reverse=True)
+            emotions[device] = merged
+    return emotions
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,29 +278,37 @@ class AlertHook:
         ordered: Sequence[NewDelivery],
         devices: list[str],
     ) -> tuple[dict[str, int], int]:
-        """Run the batch ``statement`` and the rules in one transaction; (inserted, alerts)."""
-        depth = self.evaluator.depth
-        async with connection.pipeline(), connection.transaction():
+        """Run the batch ``statement`` and the rules in one transaction; (inserted, alerts).
+
+        ``connection`` is in autocommit mode; the transaction is begun and ended here.
+        """
+        prepare = sql.SQL(_PG_PREPARE).format(
+            keys=sql.Literal(sorted({_lock_key(d) for d in devices})),
+            devices=sql.Literal(devices),
+            depth=sql.Literal(max(self.evaluator.depth, 1)),
+        )
+        try:
+            cursor = await connection.execute(prepare)
+            cursor.nextset()  # past BEGIN
+            context = await cursor.fetchall()
             batch = await connection.execute(statement, parameters)
-            keys = sorted({_lock_key(d) for d in devices})
-            await connection.execute(_PG_LOCK, {"class": DEVICE_LOCK_CLASS, "keys": keys})
-            recent = await connection.execute(
-                _PG_EMOTIONS, {"devices": devices, "depth": max(depth, 1)}
-            )
-            kept = await connection.execute(_PG_STATES, {"devices": devices})
             inserted = {key: delivery_id for delivery_id, key in await batch.fetchall()}
-            emotions: dict[str, list[Emotion]] = {}
-            for device, time, delivery_id, label, confidence in await recent.fetchall():
-                emotions.setdefault(device, []).append(
-                    Emotion(time, delivery_id, label or "none", confidence)
-                )
-            states: dict[str, dict[str, RuleState]] = {}
-            for device, rule, firing, last_fired_at in await kept.fetchall():
-                states.setdefault(device, {})[rule] = RuleState(firing, last_fired_at)
             plan = self._plan(ordered, inserted)
-            found, changes = self._evaluate(plan, devices, emotions, states)
+            emotions, states = _context(context)
+            found, changes = self._evaluate(plan, devices, _with_new(emotions, plan), states)
             if found or changes:
-                await connection.execute(_PG_WRITE, _write_parameters(found, changes, plan.now))
+                values = _write_parameters(found, changes, plan.now)
+                write = sql.SQL(_PG_WRITE_TEMPLATE).format(
+                    **{name: sql.Literal(value) for name, value in values.items()}
+                )
+                await connection.execute(sql.Composed([write, sql.SQL(";\nCOMMIT")]))
+            else:
+                await connection.execute("COMMIT")
+        except BaseException:
+            if not (connection.closed or connection.broken):
+                with contextlib.suppress(psycopg.Error):
+                    await connection.execute("ROLLBACK")
+            raise
         for alert in found:
             metrics.ALERTS.labels(alert.status).inc()
         return inserted, len(found)
@@ -265,7 +331,7 @@ class AlertHook:
                 continue
             rows = cursor.execute(_SQLITE_EMOTIONS, (device, depth)).fetchall()
             emotions[device] = [
-                Emotion(_from_sqlite(time), delivery_id, label or "none", confidence)
+                Emotion(_from_sqlite(time).timestamp(), delivery_id, label or "none", confidence)
                 for time, delivery_id, label, confidence in rows
             ]
             states[device] = {
@@ -338,18 +404,77 @@ def record_sqlite(
 # --- silence ----------------------------------------------------------------------------------
 
 
+def _quiet_devices(
+    conn: Any, cutoff: datetime, among: Sequence[str] | None = None
+) -> list[Row[Any]]:
+    """(urn, id, received_at) of the newest delivery of each device whose newest delivery
+    arrived before ``cutoff``: one index probe per device (the (device, id) index)."""
+    newest = (
+        select(func.max(deliveries.c.id))
+        .where(deliveries.c.device == devices.c.urn)
+        .scalar_subquery()
+        .label("last_id")
+    )
+    listed = select(devices.c.urn, newest)
+    if among is not None:
+        listed = listed.where(devices.c.urn.in_(list(among)))
+    last = listed.subquery()
+    query = (
+        select(last.c.urn, deliveries.c.id, deliveries.c.received_at)
+        .join_from(last, deliveries, deliveries.c.id == last.c.last_id)
+        .where(deliveries.c.received_at < cutoff)
+        .order_by(last.c.urn)
+    )
+    return list(conn.execute(query))
+
+
+def _states_of(conn: Any, urns: Sequence[str]) -> dict[str, dict[str, RuleState]]:
+    found: dict[str, dict[str, RuleState]] = {}
+    for start in range(0, len(urns), 500):
+        rows = conn.execute(
+            select(
+                alert_state.c.device,
+                alert_state.c.rule,
+                alert_state.c.firing,
+                alert_state.c.last_fired_at,
+            ).where(alert_state.c.device.in_(list(urns[start : start + 500])))
+        )
+        for row in rows:
+            found.setdefault(row.device, {})[row.rule] = RuleState(
+                bool(row.firing), row.last_fired_at
+            )
+    return found
+
+
 def sweep_silence(engine: Engine, evaluator: Evaluator, now: datetime | None = None) -> int:
     """Raise silence alerts for devices quiet for longer than their rules allow; how many.
 
-    One transaction. On PostgreSQL only one process sweeps at a time (a try-lock: the others
-    skip this round), and each candidate device is locked as ingest locks it, then its newest
-    delivery read again, so an uplink committed meanwhile clears it instead.
+    One transaction, and cheap when nothing changes: one query finds the devices quiet for
+    longer than the shortest silence rule, their states drop those already alerted, and only
+    the rest are locked (as ingest locks them) and read again, so an uplink committed meanwhile
+    clears a device instead. On PostgreSQL one process sweeps at a time (a try-lock; the
+    others skip the round).
     """
     if not evaluator.silence_rules:
         return 0
     now = now or datetime.now(UTC)
+    shortest = min(rule.after_s for rule in evaluator.silence_rules)
+    cutoff = now - timedelta(seconds=shortest)
     found: list[NewAlert] = []
     changes: list[StateChange] = []
+
+    def due(urn: str, states: dict[str, RuleState], received_at: datetime) -> bool:
+        quiet = (now - received_at).total_seconds()
+        for rule in evaluator.silence_rules:
+            state = states.get(rule.name)
+            if (
+                quiet >= rule.after_s
+                and not (state is not None and state.firing)
+                and evaluator.settings.selects(rule, urn)
+            ):
+                return True
+        return False
+
     with engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
         if (
@@ -360,12 +485,12 @@ def sweep_silence(engine: Engine, evaluator: Evaluator, now: datetime | None = N
             ).scalar_one()
         ):
             return 0
-        urns = [
-            urn
-            for urn in conn.execute(select(devices.c.urn).order_by(devices.c.urn)).scalars()
-            if any(evaluator.settings.selects(r, urn) for r in evaluator.silence_rules)
-        ]
-        if postgres and urns:
+        quiet = _quiet_devices(conn, cutoff)
+        states = _states_of(conn, [row.urn for row in quiet])
+        urns = [row.urn for row in quiet if due(row.urn, states.get(row.urn, {}), row.received_at)]
+        if not urns:
+            return 0
+        if postgres:
             keys = sorted({_lock_key(u) for u in urns})
             conn.execute(
                 text(
@@ -374,28 +499,20 @@ def sweep_silence(engine: Engine, evaluator: Evaluator, now: datetime | None = N
                 ),
                 {"c": DEVICE_LOCK_CLASS, "keys": keys},
             )
-        for urn in urns:
-            last = conn.execute(
-                select(deliveries.c.id, deliveries.c.received_at)
-                .where(deliveries.c.device == urn)
-                .order_by(deliveries.c.id.desc())
-                .limit(1)
-            ).first()
-            if last is None:
-                continue
-            states = {
-                row.rule: RuleState(bool(row.firing), row.last_fired_at)
-                for row in conn.execute(
-                    select(
-                        alert_state.c.rule, alert_state.c.firing, alert_state.c.last_fired_at
-                    ).where(alert_state.c.device == urn)
-                )
-            }
+            # Statements after the locks see what ingest committed before releasing them.
+            quiet = _quiet_devices(conn, cutoff, urns)
+            states = _states_of(conn, urns)
+        for row in quiet:
             for rule in evaluator.silence_rules:
-                if not evaluator.settings.selects(rule, urn):
+                if not evaluator.settings.selects(rule, row.urn):
                     continue
                 more, changed = evaluator.evaluate_silence(
-                    rule, urn, last.id, last.received_at, states.get(rule.name), now
+                    rule,
+                    row.urn,
+                    row.id,
+                    row.received_at,
+                    states.get(row.urn, {}).get(rule.name),
+                    now,
                 )
                 found += more
                 changes += changed
