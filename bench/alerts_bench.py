@@ -41,7 +41,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from webhook_bench import (  # noqa: E402 - the sibling benchmark's load and servers
+from webhook_bench import (
     MAX_STORED_RATE,
     PLUG,
     SECRET,
@@ -54,9 +54,9 @@ from webhook_bench import (  # noqa: E402 - the sibling benchmark's load and ser
     write_bodies,
 )
 
-from lora_emotion.kpn import delivery_body, message_token, raw_payload_records  # noqa: E402
-from lora_emotion.labels import FER2013  # noqa: E402
-from lora_emotion.messages import Reading, encode, port_of  # noqa: E402
+from lora_emotion.kpn import delivery_body, message_token, raw_payload_records
+from lora_emotion.labels import FER2013
+from lora_emotion.messages import Reading, encode, port_of
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -79,8 +79,14 @@ def twenty_rules(prefix: str) -> dict[str, Any]:
         }
     ]
     rules += [
-        {"name": f"sustained-{label}", "kind": "sustained", "label": label, "k": 3, "n": 5,
-         "confidence": 0.3}
+        {
+            "name": f"sustained-{label}",
+            "kind": "sustained",
+            "label": label,
+            "k": 3,
+            "n": 5,
+            "confidence": 0.3,
+        }
         for label in labels
     ]
     rules += [
@@ -89,8 +95,12 @@ def twenty_rules(prefix: str) -> dict[str, Any]:
         {"name": "to-fear", "kind": "change", "to": ["fear"]},
         {"name": "to-sad-or-angry", "kind": "change", "to": ["sad", "angry"]},
         {"name": "to-surprise", "kind": "change", "to": ["surprise"], "confidence": 0.5},
-        {"name": "low-battery", "kind": "trouble", "dropped_above": None,
-         "label_set_mismatch": False},
+        {
+            "name": "low-battery",
+            "kind": "trouble",
+            "dropped_above": None,
+            "label_set_mismatch": False,
+        },
         {"name": "dropping", "kind": "trouble", "battery_below": None},
         {"name": "any-trouble", "kind": "trouble"},
         {"name": "quiet-1h", "kind": "silence", "after_s": "1h"},
@@ -182,8 +192,8 @@ def latency_run(
                     eui = TRIGGER_DEVICES[number % len(TRIGGER_DEVICES)]
                     step = number // len(TRIGGER_DEVICES)
                     body, headers = _signed(eui, "sad" if step % 2 == 0 else "happy", 1e9 + step)
-                    if client.post("/uplinks/kpn", content=body, headers=headers).status_code == 200:
-                        sent += 1
+                    answer = client.post("/uplinks/kpn", content=body, headers=headers)
+                    sent += answer.status_code == 200
                     time.sleep(max(0.0, started + (number + 1) / TRIGGER_RATE - time.monotonic()))
             load.join()
             time.sleep(3.0)
@@ -193,7 +203,9 @@ def latency_run(
     subscriber.loop_stop()
     subscriber.disconnect()
     latencies = sorted(
-        arrivals[alert_id] - when.timestamp() for alert_id, when in created.items() if alert_id in arrivals
+        arrivals[alert_id] - when.timestamp()
+        for alert_id, when in created.items()
+        if alert_id in arrivals
     )
     return {
         "sent": sent,

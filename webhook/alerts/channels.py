@@ -76,6 +76,10 @@ class AlertMessage:
 class Channel(Protocol):
     name: str
 
+    async def prepare(self, alerts: Sequence[AlertMessage]) -> None:
+        """Look up, once for a round, what sending ``alerts`` will need."""
+        ...
+
     async def send(self, alert: AlertMessage) -> None:
         """Deliver ``alert``; raise on any failure."""
         ...
@@ -88,7 +92,7 @@ def _topic_part(text: str) -> str:
     return text.replace("/", "_").replace("+", "_").replace("#", "_")
 
 
-StateOf = Callable[[str], Awaitable[Sequence[Any]]]
+StatesOf = Callable[[Sequence[str]], Awaitable[dict[str, list[Any]]]]
 
 
 class MqttSender:
@@ -96,15 +100,16 @@ class MqttSender:
 
     Args:
         config: the ``[alerts.mqtt]`` table.
-        state_of: the current rule states of a device (rule, firing, changed_at rows), for
+        states_of: the current rule states of devices (rule, firing, changed_at rows), for
             the retained per-device state message.
     """
 
     name = "mqtt"
 
-    def __init__(self, config: MqttChannel, state_of: StateOf) -> None:
+    def __init__(self, config: MqttChannel, states_of: StatesOf) -> None:
         self.config = config
-        self._state_of = state_of
+        self._states_of = states_of
+        self._states: dict[str, list[Any]] = {}
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: aiomqtt.Client | None = None
         self._lock = asyncio.Lock()
@@ -146,7 +151,9 @@ class MqttSender:
             qos=1,
             retain=False,
         )
-        states = await self._state_of(alert.device)
+        states = self._states.get(alert.device)
+        if states is None:
+            states = (await self._states_of([alert.device]))[alert.device]
         state = {
             "device": alert.device,
             "firing": [s.rule for s in states if s.firing],
@@ -160,6 +167,9 @@ class MqttSender:
             "last_alert": alert.data(),
         }
         await self.publish(f"{prefix}/state/{device}", orjson.dumps(state), qos=1, retain=True)
+
+    async def prepare(self, alerts: Sequence[AlertMessage]) -> None:
+        self._states = await self._states_of(sorted({alert.device for alert in alerts}))
 
     async def close(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
@@ -190,6 +200,9 @@ class WebhookSender:
         self.name = config.name
         self._client = httpx.AsyncClient(timeout=config.timeout_s, follow_redirects=False)
         self._secrets = [s.get_secret_value() for s in config.secrets]
+
+    async def prepare(self, alerts: Sequence[AlertMessage]) -> None:
+        return None
 
     async def send(self, alert: AlertMessage) -> None:
         body = orjson.dumps(alert.envelope())
@@ -265,6 +278,9 @@ class EmailSender:
         message["X-Lora-Emotion-Alert-Id"] = alert.id
         message.set_content(body)
         return message
+
+    async def prepare(self, alerts: Sequence[AlertMessage]) -> None:
+        return None
 
     def _send(self, message: EmailMessage) -> None:
         config = self.config

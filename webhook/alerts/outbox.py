@@ -57,7 +57,7 @@ from .engine import (
     new_readings,
 )
 
-__all__ = ["AlertHook", "Claimed", "claim", "deliveries_of", "device_state", "list_alerts"]
+__all__ = ["AlertHook", "Claimed", "claim", "deliveries_of", "device_states", "list_alerts"]
 
 #: The first key of the two-key advisory locks on devices (the migration lock uses one key).
 DEVICE_LOCK_CLASS = 0x1E0A
@@ -597,6 +597,19 @@ def finish(
         )
 
 
+def delivered(engine: Engine, channel: str, alert_pks: Sequence[int]) -> None:
+    """Mark the claimed deliveries ``alert_pks`` of ``channel`` delivered, in one statement."""
+    if not alert_pks:
+        return
+    t = alert_deliveries
+    with engine.begin() as conn:
+        conn.execute(
+            update(t)
+            .where(t.c.channel == channel, t.c.alert_pk.in_(list(alert_pks)))
+            .values(delivered_at=datetime.now(UTC), lease_until=None, last_error=None)
+        )
+
+
 def pending(engine: Engine) -> dict[str, int]:
     """Undelivered alert deliveries by channel."""
     t = alert_deliveries
@@ -609,16 +622,23 @@ def pending(engine: Engine) -> dict[str, int]:
     return {channel: count for channel, count in rows}
 
 
-def device_state(engine: Engine, device: str) -> list[Row[Any]]:
-    """Every rule state of ``device``: rule, firing, changed_at."""
+def device_states(engine: Engine, urns: Sequence[str]) -> dict[str, list[Any]]:
+    """Every rule state (rule, firing, changed_at) of each of ``urns``."""
+    found: dict[str, list[Any]] = {urn: [] for urn in urns}
     with engine.connect() as conn:
-        return list(
-            conn.execute(
-                select(alert_state.c.rule, alert_state.c.firing, alert_state.c.changed_at)
-                .where(alert_state.c.device == device)
-                .order_by(alert_state.c.rule)
+        rows = conn.execute(
+            select(
+                alert_state.c.device,
+                alert_state.c.rule,
+                alert_state.c.firing,
+                alert_state.c.changed_at,
             )
+            .where(alert_state.c.device.in_(list(urns)))
+            .order_by(alert_state.c.device, alert_state.c.rule)
         )
+        for row in rows:
+            found[row.device].append(row)
+    return found
 
 
 def list_alerts(

@@ -66,7 +66,7 @@ class AlertService:
         self.hook = AlertHook(self.evaluator, committed=self._committed)
         self.channels: list[Channel] = []
         if settings.mqtt is not None:
-            self.channels.append(MqttSender(settings.mqtt, self._state_of))
+            self.channels.append(MqttSender(settings.mqtt, self._states_of))
         self.channels += [WebhookSender(hook) for hook in settings.webhooks]
         if settings.email is not None:
             self.channels.append(EmailSender(settings.email))
@@ -94,7 +94,7 @@ class AlertService:
         mqtt = self.settings.mqtt
         if mqtt is not None and mqtt.publish_readings:
             self._readings = asyncio.Queue(READINGS_QUEUE)
-            self._publisher = MqttSender(mqtt, self._state_of)
+            self._publisher = MqttSender(mqtt, self._states_of)
             self._spawn(self._publish_readings(self._publisher), "alerts-readings")
 
     def _spawn(self, coroutine: Any, name: str) -> None:
@@ -148,8 +148,8 @@ class AlertService:
 
     # --- tasks --------------------------------------------------------------------------------
 
-    async def _state_of(self, device: str) -> Sequence[Any]:
-        return await asyncio.to_thread(outbox.device_state, self.store.read_engine, device)
+    async def _states_of(self, urns: Sequence[str]) -> dict[str, list[Any]]:
+        return await asyncio.to_thread(outbox.device_states, self.store.read_engine, urns)
 
     async def _dispatch(self, channel: Channel) -> None:
         settings = self.settings
@@ -159,7 +159,7 @@ class AlertService:
             event.clear()
             try:
                 claimed = await asyncio.to_thread(
-                    outbox.claim, engine, channel.name, lease_s=settings.lease_s
+                    outbox.claim, engine, channel.name, lease_s=settings.lease_s, limit=50
                 )
             except Exception as exc:
                 log.error(
@@ -173,10 +173,16 @@ class AlertService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(event.wait(), settings.poll_s)
                 continue
+            messages = [AlertMessage(item.alert) for item in claimed]
+            done: list[int] = []
             failure: str | None = None
             retry_at = datetime.now(UTC)
-            for item in claimed:
-                message = AlertMessage(item.alert)
+            try:
+                await channel.prepare(messages)
+            except Exception as exc:
+                failure = f"{type(exc).__name__}: {exc}"[:300]
+                retry_at += timedelta(seconds=settings.poll_s * 4)
+            for item, message in zip(claimed, messages, strict=True):
                 if failure is None:
                     try:
                         await channel.send(message)
@@ -209,11 +215,30 @@ class AlertService:
                                 "attempt": item.attempt,
                             },
                         )
-                        await self._finish(item, None, None)
+                        done.append(item.alert.id)
                         continue
                 # The channel failed on this or an earlier alert of the round: the rest wait
                 # for the same retry rather than each waiting out a timeout now.
                 await self._finish(item, failure, retry_at)
+            if done:
+                await self._delivered(channel.name, done)
+
+    async def _delivered(self, channel: str, alert_pks: list[int]) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(
+                    outbox.delivered, self.store.write_engine, channel, alert_pks
+                )
+                return
+            except Exception as exc:
+                # The leases cover us meanwhile; if they run out these alerts are sent again
+                # (at least once), never lost.
+                log.error(
+                    "cannot record alert deliveries: %s",
+                    exc,
+                    extra={"event": "outbox_unavailable", "channel": channel},
+                )
+                await asyncio.sleep(self.settings.poll_s * 4)
 
     async def _finish(
         self, item: outbox.Claimed, error: str | None, retry_at: datetime | None
