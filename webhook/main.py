@@ -12,15 +12,17 @@ import json
 import logging
 import secrets
 import string
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
@@ -32,7 +34,7 @@ from .ingest import Ingest
 from .logs import redactor
 from .migrations import migrate
 from .routes import alerts, health, query, uplinks
-from .storage import create_store
+from .storage import STORE_UNAVAILABLE, create_store, unavailable
 from .writer import GroupCommitWriter
 
 __all__ = ["create_app", "lifespan", "suggest_secret"]
@@ -88,17 +90,28 @@ def _tune_gc() -> tuple[int, int, int]:
     return thresholds
 
 
+#: How an operator makes a secret: logs name the command, never a secret.
+SECRET_COMMAND = (
+    'python -c "from lora_emotion.webhook.main import suggest_secret; print(suggest_secret())"'
+)
+
+
 def _announce(settings: Settings) -> None:
     if not settings.destinations:
         log.warning(
             "no KPN destination is configured, so every delivery is refused with 403. Add one "
             'with LORA_EMOTION_DESTINATIONS=\'{"<Things-Plug-UUID>": ["<shared secret>"]}\' '
-            "or a [destinations] table in the file named by %s; a fresh secret that KPN "
-            "accepts: %s",
+            "or a [destinations] table in the file named by %s; make a secret that KPN "
+            "accepts with: %s",
             CONFIG_ENV,
-            suggest_secret(),
+            SECRET_COMMAND,
             extra={"event": "no_destinations"},
         )
+        # A secret in a log would be kept (journald, a log shipper) where secrets must never
+        # be; a person at a terminal can be shown one there, outside the log.
+        terminal = sys.stderr
+        if terminal is not None and terminal.isatty():
+            print(f"A fresh shared secret that KPN accepts: {suggest_secret()}", file=terminal)
     if not settings.read_tokens:
         log.warning(
             "no read token is configured, so the read API refuses every request; set "
@@ -179,41 +192,9 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-class WebhookApp(FastAPI):
-    """The FastAPI application, with KPN deliveries answered before its middleware and routing.
-
-    Why: a delivery is the one request that arrives by the thousand per second, and FastAPI's
-    layers (telemetry, body limit, exception and exit-stack middleware, included-router
-    matching, dependency solving, the Request object) took about as much CPU per delivery as
-    verifying, decoding and committing it (py-spy, bench/webhook_bench.py). The route is still
-    declared in ``routes/uplinks.py`` for the OpenAPI document, and project errors still reach
-    the client through :func:`_error_response`, the same mapping the exception handler uses.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ingest: Ingest | None = getattr(self.state, "ingest", None)
-        if (
-            ingest is None
-            or scope["type"] != "http"
-            or scope["method"] != "POST"
-            or _route_path(scope) != uplinks.INGEST_PATH
-        ):
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            await ingest(scope, receive, send)
-        except LoraEmotionError as exc:
-            await _error_response(uplinks.INGEST_PATH, exc)(scope, receive, send)
-        except ClientDisconnect:
-            pass  # nothing was stored and nobody is listening
-        except Exception:
-            log.exception("delivery failed", extra={"event": "internal_error"})
-            await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; ``settings`` overrides :func:`get_settings` when given."""
-    app = WebhookApp(
+    app = FastAPI(
         title="lora-emotion webhook",
         version="1",
         description=DESCRIPTION,
@@ -221,14 +202,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
-    app.include_router(uplinks.router)
+    # First in the table: the route that arrives by the thousand per second is matched first.
+    app.router.routes[:0] = uplinks.routes()
     app.include_router(query.router)
     app.include_router(health.router)
     app.include_router(alerts.router)
 
-    @app.exception_handler(LoraEmotionError)
-    async def project_error(request: Request, exc: LoraEmotionError) -> JSONResponse:
-        """Answer any project error with its own HTTP status and message."""
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, with the delivery routes FastAPI does not declare itself."""
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=[*uplinks.openapi_router.routes, *app.routes],
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+    async def project_error(request: Request, exc: Exception) -> JSONResponse:
+        """Answer any project error with its own HTTP status and message, and a store that
+        cannot answer a query as :class:`StoreUnavailableError` (503, Retry-After)."""
+        if not isinstance(exc, LoraEmotionError):
+            log.error(
+                "store unavailable for %s",
+                _route_path(request.scope),
+                extra={"event": "read_failed", "error": type(exc).__name__},
+            )
+            exc = unavailable(exc)
         return _error_response(_route_path(request.scope), exc)
+
+    handled: tuple[type[Exception], ...] = (LoraEmotionError, *STORE_UNAVAILABLE)
+    for kind in handled:
+        app.add_exception_handler(kind, project_error)
 
     return app

@@ -6,8 +6,6 @@ import argparse
 import importlib
 from pathlib import Path
 
-from ..errors import LoraEmotionError
-
 EPILOG = """\
 configuration (environment, or a TOML file named by --config / LORA_EMOTION_CONFIG):
   LORA_EMOTION_DESTINATIONS   JSON: {"<Things-Plug-UUID>": ["<secret>", "<next secret>"]}
@@ -49,19 +47,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="log every request (costs about a third of the request rate)",
     )
     parser.add_argument(
+        "--loop",
+        default="lora_emotion.webhook.eventloop:new_event_loop",
+        help="uvicorn's event loop: auto, asyncio, uvloop or module:factory (default: uvloop "
+        "or asyncio, writing each response in one piece; see docs/webhook.md)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="validate the configuration, migrate the store, exit"
     )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Hand the parsed options to the webhook package (imported only now: it needs the extra)."""
-    try:
-        server = importlib.import_module("lora_emotion.webhook.server")
-    except ImportError as exc:
-        raise LoraEmotionError(
-            f"the webhook needs the 'webhook' extra: pip install 'lora-emotion[webhook]' ({exc})"
-        ) from exc
+    """Hand the parsed options to the webhook package (imported only now: it needs the extra;
+    the command line reports a missing one)."""
+    server = importlib.import_module("lora_emotion.webhook.server")
     code: int = server.serve(
         host=args.host,
         port=args.port,
@@ -70,5 +70,6 @@ def run(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         access_log=args.access_log,
         check=args.check,
+        loop=args.loop,
     )
     return code

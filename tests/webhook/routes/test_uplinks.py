@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -11,8 +13,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lora_emotion.webhook import metrics, schema
+from lora_emotion.webhook.config import Settings
+from lora_emotion.webhook.main import create_app
 from lora_emotion.webhook.storage import Store
 from sqlalchemy import func, select
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from webhook_support import (
     DEV_EUI,
     DEVICE,
@@ -290,3 +296,153 @@ def test_device_eui_is_recorded(deliver: Any, store: Store) -> None:
     deliver(payload_body())
     with store.read_engine.connect() as conn:
         assert conn.execute(select(schema.devices.c.dev_eui)).scalar_one() == DEV_EUI
+
+
+def with_device(device: str, base_time: float = BT) -> bytes:
+    """A raw-payload delivery whose base name is ``device`` exactly as given."""
+    body = payload_body(base_time=base_time)
+    return body.replace(f"{DEVICE}:".encode(), f"{device}:".encode())
+
+
+@pytest.mark.parametrize(
+    ("device", "fragment"),
+    [
+        # The issue's case: a valid-looking URN with a ~4,000-character EUI.
+        ("urn:dev:DEVEUI:" + "0123456789ABCDEF" * 250, "DevEUI"),
+        ("urn:dev:DEVEUI:0004A30B001F12", "DevEUI"),
+        ("urn:dev:DEVEUI:0004A30B001F12345", "DevEUI"),
+        ("urn:dev:mac:" + "a" * 300, "device URN"),
+    ],
+)
+def test_a_device_the_store_cannot_hold_is_422_naming_it(
+    deliver: Any, store: Store, device: str, fragment: str
+) -> None:
+    good = deliver(payload_body())
+    response = deliver(with_device(device))
+    assert response.status_code == 422, response.text
+    assert fragment in response.json()["detail"]
+    assert good.status_code == 200 and count(store, schema.deliveries) == 1
+
+
+def test_a_header_too_long_to_keep_is_422_naming_it(deliver: Any, store: Store) -> None:
+    response = deliver(payload_body(), headers={"X-Request-Id": "r" * 9_000})
+    assert response.status_code == 422
+    assert "x-request-id" in response.json()["detail"]
+    assert count(store, schema.deliveries) == 0
+
+
+def test_a_lower_case_deveui_is_stored_upper_case_and_readable(
+    deliver: Any, client: TestClient, store: Store, reader_headers: dict[str, str]
+) -> None:
+    lower = DEV_EUI.lower()
+    answer = deliver(with_device(f"urn:dev:DEVEUI:{lower}"))
+    assert answer.status_code == 200 and answer.json()["device"] == DEVICE
+    assert deliver(with_device(f"urn:dev:deveui:{lower}", BT + 1)).status_code == 200
+    devices = client.get("/devices", headers=reader_headers).json()["devices"]
+    assert [(d["urn"], d["dev_eui"]) for d in devices] == [(DEVICE, DEV_EUI)]
+    for spelling in (lower, DEV_EUI, f"urn:dev:DEVEUI:{lower}", f"urn:dev:deveui:{lower}"):
+        one = client.get(f"/devices/{spelling}", headers=reader_headers)
+        assert one.status_code == 200 and one.json()["urn"] == DEVICE
+        readings = client.get(f"/devices/{spelling}/readings", headers=reader_headers)
+        assert len(readings.json()["readings"]) == 2
+        audit = client.get("/deliveries", params={"device": spelling}, headers=reader_headers)
+        assert len(audit.json()["deliveries"]) == 2
+    with store.read_engine.connect() as conn:
+        assert set(conn.execute(select(schema.readings.c.device)).scalars()) == {DEVICE}
+
+
+def test_a_duplicate_answers_the_original_delivery_id(deliver: Any) -> None:
+    first, again = deliver(payload_body()), deliver(payload_body(layout="merged"))
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["delivery_id"] == first.json()["delivery_id"] is not None
+
+
+class RecordingMiddleware:
+    """A user's pure ASGI middleware: records each request and its answer, tags the answer."""
+
+    def __init__(self, app: ASGIApp, seen: list[tuple[str, str, int]]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.seen.append((scope["method"], scope["path"], message["status"]))
+                message["headers"] = [*message.get("headers", []), (b"x-seen-by", b"recorder")]
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+def test_user_middleware_wraps_deliveries_and_their_answers(tmp_path: Path) -> None:
+    """Ingest is an ordinary route: CORS or telemetry added by a user sees every delivery."""
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+            destinations={PLUG: [SECRET]},
+            read_tokens=[READ_TOKEN],
+        )
+    )
+    seen: list[tuple[str, str, int]] = []
+    app.add_middleware(RecordingMiddleware, seen=seen)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["https://portal.example"], allow_methods=["POST"]
+    )
+    body = payload_body()
+    with TestClient(app) as client:
+        stored = client.post(
+            "/uplinks/kpn",
+            content=body,
+            headers={**signed_headers(body), "Origin": "https://portal.example"},
+        )
+        refused = client.post(
+            "/uplinks/kpn", content=body, headers=signed_headers(body, secret="x")
+        )
+        preflight = client.options(
+            "/uplinks/kpn",
+            headers={
+                "Origin": "https://portal.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+    assert stored.status_code == 200 and stored.json()["status"] == "stored"
+    assert stored.headers["x-seen-by"] == "recorder"
+    assert stored.headers["access-control-allow-origin"] == "https://portal.example"
+    assert refused.status_code == 401 and refused.headers["x-seen-by"] == "recorder"
+    assert refused.headers["www-authenticate"] == "Things-Message-Token"
+    assert (
+        preflight.status_code == 200 and "POST" in preflight.headers["access-control-allow-methods"]
+    )
+    assert seen == [("POST", "/uplinks/kpn", 200), ("POST", "/uplinks/kpn", 401)]
+
+
+def test_delivery_route_is_in_the_openapi_document_once(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/uplinks/kpn"]
+    assert list(operation) == ["post"]
+    assert {p["name"] for p in operation["post"]["parameters"]} == {
+        "Things-Plug-UUID",
+        "Things-Message-Token",
+    }
+    assert client.get("/uplinks/kpn").status_code == 405
+
+
+def test_no_private_module_of_a_dependency_is_imported() -> None:
+    """The service uses its dependencies' public interfaces only (uvicorn has no upper bound)."""
+    root = Path(__file__).resolve().parents[3]
+    sources = [*(root / "webhook").rglob("*.py"), *(root / "src" / "lora_emotion").rglob("*.py")]
+    private = re.compile(
+        r"^\s*(?:from|import)\s+(?:uvicorn\.protocols|uvicorn\.supervisors|uvicorn\._"
+        r"|starlette\._|fastapi\._|pydantic\._|sqlalchemy\._|psycopg\._)",
+        re.MULTILINE,
+    )
+    found = [
+        f"{path}: {m.group(0).strip()}"
+        for path in sources
+        for m in private.finditer(path.read_text())
+    ]
+    assert found == []
