@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .alerts.rules import AlertSettings
+
 __all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "Settings", "get_settings", "sqlalchemy_url"]
 
 CONFIG_ENV = "LORA_EMOTION_CONFIG"
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
     read_pool_size: int = Field(default=4, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    #: Alert rules, device tags and channels: the ``[alerts]`` table (docs/alerts.md).
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(
