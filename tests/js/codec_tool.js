@@ -1,0 +1,72 @@
+// Test driver for codecs/js: runs codec calls for the Python tests, one node process per batch.
+//
+//   node codec_tool.js            JSON requests, one per line on stdin; one answer line each
+//   node codec_tool.js FILE       FILE holds a JSON array of requests; prints a JSON array
+//
+// A request is {"build": "source" | "console", "fn": "decodeUplink" | "encodeDownlink" |
+// "decodeDownlink", "input": {...}}, or {"fn": "parseES5", "build": ...} (acorn, ecmaVersion 5),
+// or {"fn": "yamlExamples", "path": ...} (js-yaml reads the codec YAML as TTN's tooling does and
+// every example runs through the build its fileName names).
+'use strict';
+const fs = require('fs');
+const path = require('path');
+const readline = require('readline');
+
+const CODEC_DIR = path.resolve(__dirname, '..', '..', 'codecs', 'js');
+const modules = path.join(CODEC_DIR, 'node_modules');
+const acorn = require(path.join(modules, 'acorn'));
+const yaml = require(path.join(modules, 'js-yaml'));
+
+const FILES = {
+  source: path.join(CODEC_DIR, 'lora-emotion-codec.js'),
+  console: path.join(CODEC_DIR, 'lora-emotion-codec.console.js'),
+};
+const codecs = {};
+
+function codec(build) {
+  if (!codecs[build]) {
+    codecs[build] = require(FILES[build]);
+  }
+  return codecs[build];
+}
+
+function yamlExamples(file) {
+  const doc = yaml.load(fs.readFileSync(file, 'utf8'));
+  const results = [];
+  for (const section of ['uplinkDecoder', 'downlinkEncoder', 'downlinkDecoder']) {
+    const part = doc[section];
+    const fn = { uplinkDecoder: 'decodeUplink', downlinkEncoder: 'encodeDownlink', downlinkDecoder: 'decodeDownlink' }[section];
+    const impl = require(path.join(path.dirname(file), part.fileName));
+    for (const example of part.examples || []) {
+      results.push({ section, description: example.description, expected: example.output, actual: impl[fn](example.input) });
+    }
+  }
+  return { fileNames: ['uplinkDecoder', 'downlinkEncoder', 'downlinkDecoder'].map((s) => doc[s].fileName), results };
+}
+
+function answer(request) {
+  try {
+    if (request.fn === 'parseES5') {
+      acorn.parse(fs.readFileSync(FILES[request.build], 'utf8'), { ecmaVersion: 5, sourceType: 'script' });
+      return { ok: true };
+    }
+    if (request.fn === 'yamlExamples') {
+      return yamlExamples(request.path);
+    }
+    return codec(request.build || 'source')[request.fn](request.input);
+  } catch (e) {
+    return { thrown: String(e && e.stack ? e.stack : e) };
+  }
+}
+
+if (process.argv[2]) {
+  const requests = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
+  process.stdout.write(JSON.stringify(requests.map(answer)));
+} else {
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    if (line.trim()) {
+      process.stdout.write(JSON.stringify(answer(JSON.parse(line))) + '\n');
+    }
+  });
+}
