@@ -168,3 +168,73 @@ def test_bad_input_bytes_are_an_error_not_an_exception(js: Any) -> None:
         answer = js.call("decodeUplink", {"bytes": bytes_, "fPort": 16})
         assert set(answer) == {"errors"}, answer
         assert answer["errors"][0].startswith("bytes:")
+
+
+def _cbor_nest(depth: int) -> str:
+    """A pack whose record holds an extension field nested ``depth`` arrays deep."""
+    return "81a1617a" + "81" * depth + "00"
+
+
+#: ThingsML edge cases where a CBOR reader could differ from cbor2 and the SenML checks.
+THINGSML_EDGES = [
+    _cbor_nest(62),  # 64 containers: the deepest cbor2 accepts here
+    _cbor_nest(63),
+    "81a1617a3bffffffffffffffff",  # -2**64: out of SenML's range
+    "81a1617a3bfffffffffffffffe",  # -2**64 + 1
+    "81a1617a1bffffffffffffffff",  # 2**64 - 1
+    "81a20061780220",  # v = -1
+    "81a200617802f90001",  # smallest subnormal half
+    "81a200617802fa00000001",  # smallest subnormal single
+    "81a200617802fb0000000000000001",  # smallest subnormal double
+    "81a200617802fb7fefffffffffffff",  # largest double
+    "81a200617802f97c00",  # infinity
+    "81a200617802f97e00",  # NaN
+    "81a1695f5f70726f746f5f5f01",  # an extension field named __proto__ (must-understand)
+    "81a1617aa1695f5f70726f746f5f5f01",  # a nested key __proto__
+    "81a1617a7f6161ff",  # indefinite text
+    "81a1617a7f4161ff",  # byte chunk in indefinite text
+    "81a1617a5f4101ff",  # indefinite bytes
+    "81a1617af7",  # undefined
+    "81a1617af820",  # simple value 32
+    "81a1617af818",  # simple value below 32 in two bytes
+    "81a1617ac100",  # a tag
+    "81a1617aff",  # a stray break
+    "81a1617a1c",  # reserved additional information
+    "81a1617a62c3",  # truncated UTF-8
+    "81a1617a62eda080",  # a UTF-16 surrogate in UTF-8
+    "81a1617a62c081",  # overlong UTF-8
+    "81a1617a64f4908080",  # above U+10FFFF
+    "81a2011737f40a",  # i_ as an index 23 with a bool? (23: -24, then a bool key)
+    "81a2173702f93e00",  # temperature by index
+    "81a217370061" + "78",  # index and name
+    "81a2173703616117",  # measurement index twice is impossible; index and vs
+    "81a2183702f93e00",  # 24 is no label
+    "81a3173763695f176101f93e00",
+    "81a2176169026161",  # i_ as text label with a text value
+    "81a2626c5f0102f93e00",  # must-understand extension label
+    "81a201f93c000101",  # duplicate key
+    "81a16176f93e00",  # text label 'v'
+    "9fa10061616102ff",  # indefinite array, map
+    "bf00616eff",  # a map where the pack should be
+    "81a1a0006100",  # a map as a key
+    "81a1f5006100",  # true as a key
+    "81a10001",  # n is a number
+    "81a1201b0000000000000001",  # bver from an 8-byte integer
+    "81a120fa40a00000",  # bver 5.0 is not an integer
+    "81a10461",  # truncated
+    "8181",
+    "80",
+    "81a0",
+    "8100",
+    "a0",
+    "",
+    "81a0ff",
+]
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_thingsml_edges_agree_with_python(node: str, build: str) -> None:
+    answers = run_batch(node, [_uplink(build, h, 1) for h in THINGSML_EDGES])
+    for payload, answer in zip(THINGSML_EDGES, answers, strict=True):
+        expected = reference(bytes.fromhex(payload), 1, DEFAULT_REGISTRY)
+        assert agrees(answer, expected) is None, (payload, answer, expected)
