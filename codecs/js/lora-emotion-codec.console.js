@@ -22,15 +22,16 @@ if(t.length<=2){var n=bnDivSmall(e,bnToNumber(t));return[n[0],bnFromNumber(n[1])
 ;for(var r=[],a=[],i=bnBitLength(e)-1;i>=0;i--)if(bnShiftLeft1(a),e[i>>4]>>(15&i)&1&&(a.length?a[0]|=1:a.push(1)),
 bnCmp(a,t)>=0){for(a=bnSub(a,t);r.length<=i>>4;)r.push(0);r[i>>4]|=1<<(15&i)}return[bnTrim(r),a]}function bnPow(e,t){
 for(var n=[1],r=0;r<t;r++)n=bnMul(n,e);return n}function bnByteLength(e){var t=bnBitLength(bnSub(e,[1]))
-;return Math.max(1,Math.ceil(t/8))}var combCache={};function bnComb(e,t){if(t<0||e<0||t>e)return[];t>e-t&&(t=e-t)
-;var n=e+","+t,r=combCache[n];if(r)return r;for(var a=[1],i=1;i<=t;i++)a=bnDivSmall(bnMulSmall(a,e-t+i),i)[0]
-;return combCache[n]=a,a}function unrankComposition(e,t,n){for(var r=[],a=t,i=0;i<n-1;i++){
-for(var o=n-1-i,l=bnComb(a+o,o),s=0,u=a;s<u;){var c=Math.floor((s+u+1)/2);bnCmp(bnSub(l,bnComb(a-c+o,o)),e)<=0?s=c:u=c-1
-}e=bnSub(e,bnSub(l,bnComb(a-s+o,o))),r.push(s),a-=s}return r.push(a),r}function unrankBounded(e,t,n){
-if(bnCmp(e,bnComb(n+t,t))>=0)return null;for(var r=0,a=n;r<a;){var i=Math.floor((r+a+1)/2)
-;bnCmp(bnComb(i-1+t,t),e)<=0?r=i:a=i-1}return unrankComposition(bnSub(e,bnComb(r-1+t,t)),r,t)}
-function unpackDigits(e,t){for(var n=[],r=t.length-1;r>=0;r--){var a=bnDivmod(e,t[r]);n[r]=a[1],e=a[0]}return n}
-function sequenceLengths(e){for(var t=[],n=[1];;){var r=bnByteLength(n)
+;return Math.max(1,Math.ceil(t/8))}var combCache={},combCacheSize=0,COMB_CACHE_LIMIT=2e4;function bnComb(e,t){
+if(t<0||e<0||t>e)return[];t>e-t&&(t=e-t);var n=e+","+t,r=combCache[n];if(r)return r
+;for(var a=[1],i=1;i<=t;i++)a=bnDivSmall(bnMulSmall(a,e-t+i),i)[0]
+;return combCacheSize>=COMB_CACHE_LIMIT&&(combCache={},combCacheSize=0),combCache[n]=a,combCacheSize++,a}
+function unrankComposition(e,t,n){for(var r=[],a=t,i=0;i<n-1;i++){for(var o=n-1-i,l=bnComb(a+o,o),s=0,u=a;s<u;){
+var c=Math.floor((s+u+1)/2);bnCmp(bnSub(l,bnComb(a-c+o,o)),e)<=0?s=c:u=c-1}e=bnSub(e,bnSub(l,bnComb(a-s+o,o))),
+r.push(s),a-=s}return r.push(a),r}function unrankBounded(e,t,n){if(bnCmp(e,bnComb(n+t,t))>=0)return null
+;for(var r=0,a=n;r<a;){var i=Math.floor((r+a+1)/2);bnCmp(bnComb(i-1+t,t),e)<=0?r=i:a=i-1}
+return unrankComposition(bnSub(e,bnComb(r-1+t,t)),r,t)}function unpackDigits(e,t){for(var n=[],r=t.length-1;r>=0;r--){
+var a=bnDivmod(e,t[r]);n[r]=a[1],e=a[0]}return n}function sequenceLengths(e){for(var t=[],n=[1];;){var r=bnByteLength(n)
 ;if(t.length&&r<=t[t.length-1]&&(r=t[t.length-1]+1),r>LE_MAX_PAYLOAD)return t;t.push(r),n=bnMul(n,e)}}function crc16(e){
 for(var t=65535,n=0;n<e.length;n++){t^=e.charCodeAt(n)<<8;for(var r=0;r<8;r++)t=32768&t?65535&(t<<1^4129):t<<1&65535}
 return t}function makeSet(e,t,n){return{id:e,name:t,labels:n,memo:{},lengths:{}}}var LE_BUILTIN={}

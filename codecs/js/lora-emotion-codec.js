@@ -281,7 +281,11 @@ function bnByteLength(states) {
   return Math.max(1, Math.ceil(bits / 8));
 }
 
+/* Binomials repeat within a decode and across uplinks; the cache is bounded because a summary
+   of a large set touches thousands of distinct ones and a server process lives long. */
 var combCache = {};
+var combCacheSize = 0;
+var COMB_CACHE_LIMIT = 20000;
 
 /* C(n, k) as a big integer: C = C * (n - k + j) / j is exact at every step. */
 function bnComb(n, k) {
@@ -300,7 +304,12 @@ function bnComb(n, k) {
   for (var j = 1; j <= k; j++) {
     c = bnDivSmall(bnMulSmall(c, n - k + j), j)[0];
   }
+  if (combCacheSize >= COMB_CACHE_LIMIT) {
+    combCache = {};
+    combCacheSize = 0;
+  }
   combCache[key] = c;
+  combCacheSize++;
   return c;
 }
 

@@ -6,7 +6,7 @@
 // A request is {"build": "source" | "console", "fn": "decodeUplink" | "encodeDownlink" |
 // "decodeDownlink", "input": {...}}, or {"fn": "parseES5", "build": ...} (acorn, ecmaVersion 5),
 // or {"fn": "yamlExamples", "path": ...} (js-yaml reads the codec YAML as TTN's tooling does and
-// every example runs through the build its fileName names).
+// every example runs through the file its fileName names, or through "build" if given).
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -30,13 +30,14 @@ function codec(build) {
   return codecs[build];
 }
 
-function yamlExamples(file) {
+function yamlExamples(file, build) {
   const doc = yaml.load(fs.readFileSync(file, 'utf8'));
   const results = [];
   for (const section of ['uplinkDecoder', 'downlinkEncoder', 'downlinkDecoder']) {
     const part = doc[section];
     const fn = { uplinkDecoder: 'decodeUplink', downlinkEncoder: 'encodeDownlink', downlinkDecoder: 'decodeDownlink' }[section];
-    const impl = require(path.join(path.dirname(file), part.fileName));
+    // The build named in the request replaces the fileName (the console build must pass too).
+    const impl = build ? codec(build) : require(path.join(path.dirname(file), part.fileName));
     for (const example of part.examples || []) {
       results.push({ section, description: example.description, expected: example.output, actual: impl[fn](example.input) });
     }
@@ -51,7 +52,7 @@ function answer(request) {
       return { ok: true };
     }
     if (request.fn === 'yamlExamples') {
-      return yamlExamples(request.path);
+      return yamlExamples(request.path, request.build);
     }
     return codec(request.build || 'source')[request.fn](request.input);
   } catch (e) {

@@ -15,7 +15,10 @@ from typing import Any
 import pytest
 from js_codec_support import CODEC_DIR, ROOT, agrees, reference, run_batch, same
 
+from lora_emotion import downlink
+from lora_emotion.errors import DecodeError
 from lora_emotion.labels import DEFAULT_REGISTRY
+from lora_emotion.uplink import decode_uplink
 
 VECTORS = ROOT / "tests" / "vectors"
 MESSAGES = json.loads((VECTORS / "messages.json").read_text())
@@ -98,6 +101,9 @@ def test_every_invalid_message_vector(node: str, build: str) -> None:
         assert set(answer) == {"errors"}, (vector["name"], answer)
         [error] = answer["errors"]
         assert vector["error"] in error, (vector["name"], error)
+        with pytest.raises(DecodeError) as raised:
+            decode_uplink(bytes.fromhex(vector["hex"]), fport=vector["fport"])
+        assert error == str(raised.value), "worded as the Python reference words it"
 
 
 @pytest.mark.parametrize("build", BUILDS)
@@ -129,6 +135,9 @@ def test_every_downlink_vector_both_ways(node: str, build: str) -> None:
     for vector, answer in zip(vectors, decoded, strict=True):
         if vector["python"] is None:
             assert set(answer) == {"errors"}, (vector["name"], answer)
+            with pytest.raises(DecodeError) as raised:
+                downlink.decode(bytes.fromhex(vector["hex"]))
+            assert answer["errors"] == [str(raised.value)]
             continue
         assert answer["data"] == vector["python"], vector["name"]
         # The wire format allows what the relay refuses (a wrong built-in fingerprint, more
