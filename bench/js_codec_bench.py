@@ -1,0 +1,139 @@
+"""Time of decodeUplink in the JavaScript codec under node, beside Python's decode_uplink.
+
+One command: ``python bench/js_codec_bench.py`` (writes docs/bench-js-codec.md; ``--quick`` for
+a short run). Needs node and codecs/js as committed (no npm packages). Rounds alternate: a
+Python round times every case in this process, then a node process (started outside the
+timing, warmed up inside) times the same cases in the source and the console build. Medians
+over the rounds, and their ratio to Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from lora_emotion.uplink import decode_uplink
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs" / "bench-js-codec.md"
+ROUND_SCRIPT = ROOT / "bench" / "js_codec_bench.js"
+BUILDS = {
+    "source": ROOT / "codecs" / "js" / "lora-emotion-codec.js",
+    "console": ROOT / "codecs" / "js" / "lora-emotion-codec.console.js",
+}
+# (name, FPort, payload hex), from docs/payload-format.md and tests/vectors/messages.json.
+CASES = [
+    ("reading (port 16, 2 B)", 16, "0186"),
+    ("distribution, 7 classes (port 17, 4 B)", 17, "0B86E88E"),
+    ("3 faces (port 18, 3 B)", 18, "043F21"),
+    ("summary, 60 s window (port 19, 7 B)", 19, "9B8794D4A81798"),
+    ("vitals + reading (port 36, 4 B)", 36, "1857BBB1"),
+    ("status (port 2, 16 B)", 2, "0028B7B42002D0001202CB8AE3FC681D"),
+    ("batch of readings (port 21, 9 B)", 21, "0000756B6EC91CFD48"),
+    ("2021 demo ThingsML (port 1, 18 B)", 1, "81A20067656D6F74696F6E03656861707079"),
+]
+
+
+def python_round(loops: int) -> tuple[dict[str, float], dict[str, float]]:
+    """µs per decode_uplink call: records, and records turned into JSON objects as JS gives."""
+    records, objects = {}, {}
+    for name, fport, payload_hex in CASES:
+        payload = bytes.fromhex(payload_hex)
+        for _ in range(loops // 10):  # warm the per-set memo and caches
+            decode_uplink(payload, fport=fport)
+        start = time.perf_counter()
+        for _ in range(loops):
+            decode_uplink(payload, fport=fport)
+        middle = time.perf_counter()
+        for _ in range(loops):
+            [record.to_json_dict() for record in decode_uplink(payload, fport=fport)]
+        end = time.perf_counter()
+        records[name] = (middle - start) * 1e6 / loops
+        objects[name] = (end - middle) * 1e6 / loops
+    return records, objects
+
+
+def node_round(node: str, build: Path, loops: int) -> dict[str, float]:
+    cases = [
+        {"name": name, "fport": fport, "bytes": list(bytes.fromhex(h))} for name, fport, h in CASES
+    ]
+    out = subprocess.run(
+        [node, str(ROUND_SCRIPT), str(build), json.dumps(cases), str(loops)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    answer: dict[str, float] = json.loads(out)
+    return answer
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and loops (smoke run)")
+    parser.add_argument("--output", type=Path, default=DOCS)
+    args = parser.parse_args(argv)
+    node = shutil.which("node")
+    if node is None:
+        print("node is needed for this benchmark", file=sys.stderr)
+        return 1
+    rounds, loops = (3, 2000) if args.quick else (9, 20000)
+    timings: dict[str, dict[str, list[float]]] = {
+        "python": {},
+        "python json": {},
+        **{b: {} for b in BUILDS},
+    }
+    for _ in range(rounds):
+        records, objects = python_round(loops)
+        for side, numbers in [("python", records), ("python json", objects)] + [
+            (build, node_round(node, path, loops)) for build, path in BUILDS.items()
+        ]:
+            for name, value in numbers.items():
+                timings[side].setdefault(name, []).append(value)
+    node_version = subprocess.run(
+        [node, "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    report = [
+        "# JavaScript codec benchmark",
+        "",
+        "Written by `python bench/js_codec_bench.py`; do not edit by hand.",
+        f"Python {platform.python_version()} and node {node_version} on {platform.machine()}, "
+        f"{date.today().isoformat()}; {rounds} interleaved rounds of {loops} calls per case, "
+        "medians.",
+        "",
+        "Python is `lora_emotion.uplink.decode_uplink` (frozen Record objects), and the same "
+        "with each record turned into the JSON object (`to_json_dict`) that the JavaScript "
+        "`decodeUplink` returns under `data.records`; JavaScript is `codecs/js` under node, "
+        "the readable source and the minified console build. Python interns the readings it "
+        "has decoded before (the steady state of a receiver); the JavaScript codec decodes "
+        "every call afresh. The ratio is JS (source) to Python decode_uplink.",
+        "",
+        "| uplink | Python µs | Python + JSON objects µs | JS µs (source) "
+        "| JS µs (console build) | JS / Python |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, _, _ in CASES:
+        python = statistics.median(timings["python"][name])
+        objects = statistics.median(timings["python json"][name])
+        source = statistics.median(timings["source"][name])
+        console = statistics.median(timings["console"][name])
+        report.append(
+            f"| {name} | {python:.2f} | {objects:.2f} | {source:.2f} | {console:.2f} "
+            f"| {source / python:.2f}× |"
+        )
+    report.append("")
+    args.output.write_text("\n".join(report), encoding="utf-8")
+    print("\n".join(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
