@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from js_codec_support import NodeCodec, agrees, reference, run_batch
 
-from lora_emotion import thingsml
-from lora_emotion.errors import EncodeError
+from lora_emotion import downlink, thingsml
+from lora_emotion.errors import DecodeError, EncodeError
 from lora_emotion.labels import LabelSet, parse_label_sets
 from lora_emotion.messages import (
     Batch,
@@ -318,3 +318,77 @@ def test_generated_messages_shrink_to_a_seed(js: NodeCodec, seed: int) -> None:
         "decodeUplink", {"bytes": list(payload), "fPort": fport, "variables": VARIABLES}
     )
     assert agrees(answer, reference(payload, fport, REGISTRY)) is None
+
+
+def _downlink_data(decoded: downlink.Downlink) -> dict[str, Any]:
+    """A decoded downlink in the codec's (and downlinks.json's) JSON shape."""
+    commands: list[dict[str, Any]] = []
+    for command in decoded.commands:
+        if isinstance(command, downlink.SetWindow):
+            commands.append({"op": "set_window", "window_s": command.window_s})
+        elif isinstance(command, downlink.SetMode):
+            commands.append({"op": "set_mode", "mode": command.mode.name.lower()})
+        elif isinstance(command, downlink.SetDailyBudget):
+            commands.append({"op": "set_daily_budget", "budget_s": command.budget_s})
+        elif isinstance(command, downlink.SetLabelSet):
+            commands.append(
+                {
+                    "op": "set_label_set",
+                    "set_id": command.set_id,
+                    "classes": command.classes,
+                    "fingerprint": command.fingerprint,
+                }
+            )
+        elif isinstance(command, downlink.SendStatus):
+            commands.append({"op": "send_status"})
+        else:
+            commands.append({"op": "set_status_interval", "interval_min": command.interval_min})
+    return {"seq": decoded.seq, "commands": commands}
+
+
+def _downlink_bytes(rng: random.Random) -> bytes:
+    """Mostly well-formed command sequences with random values, some cut short or noise."""
+    if rng.random() < 0.1:
+        return rng.randbytes(rng.randint(0, 12))
+    data = bytearray([rng.randrange(256)])
+    for _ in range(rng.randint(0, 5)):
+        opcode = rng.choice([1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6, 0, 7, rng.randrange(256)])
+        size = {1: 2, 2: 1, 3: 2, 4: 4, 5: 0, 6: 2}.get(opcode, 0)
+        args = rng.randbytes(size)
+        if opcode == 2 and rng.random() < 0.8:
+            args = bytes([rng.randrange(4)])
+        if opcode == 3 and rng.random() < 0.8:
+            args = rng.randrange(1024).to_bytes(2, "big")
+        if opcode == 4 and rng.random() < 0.8:
+            args = bytes([rng.randrange(24), rng.randrange(2, 65)]) + rng.randbytes(2)
+        data += bytes([opcode]) + args
+    if rng.random() < 0.1:
+        del data[rng.randrange(len(data)) :]
+    return bytes(data)
+
+
+def test_random_downlinks_agree_with_python_both_ways(node: str) -> None:
+    rng = random.Random(SEED)
+    payloads = [_downlink_bytes(rng) for _ in range(3000)]
+    requests = [
+        {"fn": "decodeDownlink", "input": {"bytes": list(p), "fPort": downlink.COMMAND_PORT}}
+        for p in payloads
+    ]
+    expected: list[dict[str, Any] | None] = []
+    for payload in payloads:
+        try:
+            expected.append(_downlink_data(downlink.decode(payload)))
+        except DecodeError:
+            expected.append(None)
+    valid = [(p, e) for p, e in zip(payloads, expected, strict=True) if e is not None]
+    requests += [{"fn": "encodeDownlink", "input": {"data": e}} for _, e in valid]
+    answers = run_batch(node, requests)
+    decoded, encoded = answers[: len(payloads)], answers[len(payloads) :]
+    for payload, want, answer in zip(payloads, expected, decoded, strict=True):
+        if want is None:
+            assert set(answer) == {"errors"}, (payload.hex(), answer)
+        else:
+            assert answer.get("data") == want and "errors" not in answer, (payload.hex(), answer)
+    for (payload, _), answer in zip(valid, encoded, strict=True):
+        assert answer.get("bytes") == list(payload), (payload.hex(), answer)
+    assert 500 < len(valid) < 2500  # both outcomes well represented
