@@ -45,11 +45,55 @@ function yamlExamples(file, build) {
   return { fileNames: ['uplinkDecoder', 'downlinkEncoder', 'downlinkDecoder'].map((s) => doc[s].fileName), results };
 }
 
+// ES2015+ library functions an ECMAScript 5.1 runtime lacks; acorn sees syntax only.
+const LATER_BUILTINS = {
+  Object: ['assign', 'entries', 'values', 'fromEntries', 'getOwnPropertySymbols'],
+  Array: ['from', 'of'],
+  'Array.prototype': ['find', 'findIndex', 'fill', 'includes', 'entries', 'keys', 'values', 'flat', 'flatMap', 'copyWithin'],
+  Number: ['isInteger', 'isFinite', 'isNaN', 'isSafeInteger', 'parseFloat', 'parseInt', 'EPSILON', 'MAX_SAFE_INTEGER'],
+  Math: ['trunc', 'sign', 'log2', 'log10', 'clz32', 'fround', 'imul', 'cbrt', 'hypot', 'expm1', 'log1p'],
+  'String.prototype': ['padStart', 'padEnd', 'repeat', 'startsWith', 'endsWith', 'includes', 'codePointAt', 'normalize'],
+  String: ['fromCodePoint', 'raw'],
+};
+const LATER_GLOBALS = ['Map', 'Set', 'WeakMap', 'WeakSet', 'Symbol', 'Promise', 'Proxy', 'Reflect', 'BigInt',
+  'Uint8Array', 'Int8Array', 'Uint16Array', 'Int16Array', 'Uint32Array', 'Int32Array', 'Float32Array',
+  'Float64Array', 'ArrayBuffer', 'DataView', 'TextDecoder', 'TextEncoder', 'Buffer', 'globalThis'];
+
+// Runs the build in a fresh context stripped of the ES2015+ library, on every input given.
+function es5Sandbox(build, calls) {
+  const vm = require('vm');
+  const context = vm.createContext({});
+  const strip = [];
+  for (const [owner, names] of Object.entries(LATER_BUILTINS)) {
+    for (const name of names) {
+      strip.push(`delete ${owner}.${name};`);
+    }
+  }
+  for (const name of LATER_GLOBALS) {
+    strip.push(`delete this.${name};`);
+  }
+  vm.runInContext(strip.join('\n'), context);
+  const check = vm.runInContext(
+    "[typeof Map, typeof Object.assign, typeof Array.from, typeof Math.trunc, typeof ''.padStart].join()",
+    context
+  );
+  vm.runInContext(fs.readFileSync(FILES[build], 'utf8'), context, { filename: FILES[build] });
+  context.__calls = JSON.stringify(calls);
+  const out = vm.runInContext(
+    'JSON.stringify(JSON.parse(__calls).map(function (c) { return this[c.fn](c.input); }, this))',
+    context
+  );
+  return { stripped: check, answers: JSON.parse(out) };
+}
+
 function answer(request) {
   try {
     if (request.fn === 'parseES5') {
       acorn.parse(fs.readFileSync(FILES[request.build], 'utf8'), { ecmaVersion: 5, sourceType: 'script' });
       return { ok: true };
+    }
+    if (request.fn === 'es5Sandbox') {
+      return es5Sandbox(request.build, request.calls);
     }
     if (request.fn === 'yamlExamples') {
       return yamlExamples(request.path, request.build);

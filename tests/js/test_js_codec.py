@@ -247,3 +247,27 @@ def test_thingsml_edges_agree_with_python(node: str, build: str) -> None:
     for payload, answer in zip(THINGSML_EDGES, answers, strict=True):
         expected = reference(bytes.fromhex(payload), 1, DEFAULT_REGISTRY)
         assert agrees(answer, expected) is None, (payload, answer, expected)
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_runs_without_the_es2015_library(node: str, build: str) -> None:
+    """acorn checks syntax only: run every vector where Map, Object.assign, Array.from, typed
+    arrays, Math.trunc, String.prototype.padStart ... do not exist, as in TTN's runtime."""
+    calls = [_uplink(build, v["hex"], v["fport"]) for v in MESSAGES["vectors"] + THINGSML]
+    calls += [
+        {
+            "fn": "decodeDownlink",
+            "input": {"bytes": list(bytes.fromhex(v["hex"])), "fPort": DOWNLINKS["port"]},
+        }
+        for v in DOWNLINKS["downlinks"]
+    ]
+    calls += [
+        {"fn": "encodeDownlink", "input": {"data": v["python"]}}
+        for v in DOWNLINKS["downlinks"]
+        if v["python"] is not None
+    ]
+    [sandboxed] = run_batch(node, [{"fn": "es5Sandbox", "build": build, "calls": calls}])
+    assert "thrown" not in sandboxed, sandboxed
+    assert sandboxed["stripped"] == "undefined,undefined,undefined,undefined,undefined"
+    plain = run_batch(node, [{**call, "build": build} for call in calls])
+    assert sandboxed["answers"] == plain
