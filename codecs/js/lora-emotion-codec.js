@@ -340,6 +340,54 @@ function unrankComposition(rank, total, parts) {
   return vector;
 }
 
+/* C(n, k) as a number, for results far enough below 2^53 that every step is exact. */
+function numComb(n, k) {
+  if (k < 0 || n < 0 || k > n) {
+    return 0;
+  }
+  if (k > n - k) {
+    k = n - k;
+  }
+  var c = 1;
+  for (var j = 1; j <= k; j++) {
+    c = (c * (n - k + j)) / j;
+  }
+  return c;
+}
+
+/* unrankComposition for ranks below 2^45 (distributions of up to 9 classes): plain numbers. */
+function unrankCompositionSmall(rank, total, parts) {
+  var vector = [];
+  var remaining = total;
+  for (var i = 0; i < parts - 1; i++) {
+    var m = parts - 1 - i;
+    var top = numComb(remaining + m, m);
+    var low = 0;
+    var high = remaining;
+    while (low < high) {
+      var mid = Math.floor((low + high + 1) / 2);
+      if (top - numComb(remaining - mid + m, m) <= rank) {
+        low = mid;
+      } else {
+        high = mid - 1;
+      }
+    }
+    rank -= top - numComb(remaining - low + m, m);
+    vector.push(low);
+    remaining -= low;
+  }
+  vector.push(remaining);
+  return vector;
+}
+
+/* Percentages of a distribution rank (a big integer below the number of distributions). */
+function unrankShares(rank, states, classes) {
+  if (bnBitLength(states) <= 45) {
+    return unrankCompositionSmall(bnToNumber(rank), 100, classes);
+  }
+  return unrankComposition(rank, 100, classes);
+}
+
 /* Counts by graded rank (smaller sums first), or null when the sum would exceed maxTotal. */
 function unrankBounded(rank, parts, maxTotal) {
   if (bnCmp(rank, bnComb(maxTotal + parts, parts)) >= 0) {
@@ -356,17 +404,6 @@ function unrankBounded(rank, parts, maxTotal) {
     }
   }
   return unrankComposition(bnSub(rank, bnComb(low - 1 + parts, parts)), low, parts);
-}
-
-/* Split value into digits of the given radices (big integers), most significant first. */
-function unpackDigits(value, radices) {
-  var digits = [];
-  for (var i = radices.length - 1; i >= 0; i--) {
-    var qr = bnDivmod(value, radices[i]);
-    digits[i] = qr[1];
-    value = qr[0];
-  }
-  return digits;
 }
 
 /* Byte length of a payload of n elements for n = 0, 1, ... while it fits 51 bytes. */
@@ -618,7 +655,7 @@ function distributionShares(bytes, set) {
   );
   var rank = bnFromBytes(bytes, 0, bytes.length);
   requireBelow(rank, states, 'distribution');
-  return unrankComposition(rank, 100, classes);
+  return unrankShares(rank, states, classes);
 }
 
 function pushDistribution(records, set, shares, t) {
@@ -739,20 +776,23 @@ function decodeVitals(bytes, set, records) {
   pushVitals(records, set, value, null);
 }
 
+var LE_STATUS_STATES = (function () {
+  var product = [1];
+  for (var i = 0; i < LE_STATUS_RADICES.length; i++) {
+    product = bnMulSmall(product, LE_STATUS_RADICES[i]);
+  }
+  return product;
+})();
+
 function decodeStatus(bytes, sets, records, warnings) {
   exactLength(bytes, 16, 'status');
   var value = bnFromBytes(bytes, 0, bytes.length);
-  var radices = [];
-  var product = [1];
-  for (var i = 0; i < LE_STATUS_RADICES.length; i++) {
-    radices.push(bnFromNumber(LE_STATUS_RADICES[i]));
-    product = bnMulSmall(product, LE_STATUS_RADICES[i]);
-  }
-  requireBelow(value, product, 'status');
+  requireBelow(value, LE_STATUS_STATES, 'status');
   var d = [];
-  var digits = unpackDigits(value, radices);
-  for (var j = 0; j < digits.length; j++) {
-    d.push(bnToNumber(digits[j]));
+  for (var j = LE_STATUS_RADICES.length - 1; j >= 0; j--) {
+    var qr = bnDivSmall(value, LE_STATUS_RADICES[j]);
+    d[j] = qr[1];
+    value = qr[0];
   }
   var fingerprint = d[11].toString(16);
   while (fingerprint.length < 4) {
@@ -826,7 +866,7 @@ function decodeBatch(bytes, set, type, records) {
     } else if (type === 6) {
       var rank = items[e];
       requireBelow(rank, states, 'distribution');
-      pushDistribution(records, set, unrankComposition(rank, 100, classes), t);
+      pushDistribution(records, set, unrankShares(rank, states, classes), t);
     } else {
       pushVitals(records, set, bnToNumber(items[e]), t);
     }
