@@ -17,9 +17,13 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 
+from lora_emotion import thingsml
+from lora_emotion.messages import decode
 from lora_emotion.uplink import decode_uplink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,23 +46,32 @@ CASES = [
 ]
 
 
-def python_round(loops: int) -> tuple[dict[str, float], dict[str, float]]:
-    """µs per decode_uplink call: records, and records turned into JSON objects as JS gives."""
-    records, objects = {}, {}
+def python_round(loops: int) -> dict[str, dict[str, float]]:
+    """µs per call: the message alone, decode_uplink's records, and those as JSON objects."""
+    result: dict[str, dict[str, float]] = {"message": {}, "python": {}, "python json": {}}
     for name, fport, payload_hex in CASES:
         payload = bytes.fromhex(payload_hex)
+        message: Callable[[], object] = (
+            partial(thingsml.decode, payload)
+            if fport == 1
+            else partial(decode, payload, fport=fport)
+        )
         for _ in range(loops // 10):  # warm the per-set memo and caches
             decode_uplink(payload, fport=fport)
         start = time.perf_counter()
         for _ in range(loops):
+            message()
+        first = time.perf_counter()
+        for _ in range(loops):
             decode_uplink(payload, fport=fport)
-        middle = time.perf_counter()
+        second = time.perf_counter()
         for _ in range(loops):
             [record.to_json_dict() for record in decode_uplink(payload, fport=fport)]
-        end = time.perf_counter()
-        records[name] = (middle - start) * 1e6 / loops
-        objects[name] = (end - middle) * 1e6 / loops
-    return records, objects
+        third = time.perf_counter()
+        result["message"][name] = (first - start) * 1e6 / loops
+        result["python"][name] = (second - first) * 1e6 / loops
+        result["python json"][name] = (third - second) * 1e6 / loops
+    return result
 
 
 def node_round(node: str, build: Path, loops: int) -> dict[str, float]:
@@ -85,17 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     if node is None:
         print("node is needed for this benchmark", file=sys.stderr)
         return 1
-    rounds, loops = (3, 2000) if args.quick else (9, 20000)
+    rounds, loops = (3, 1000) if args.quick else (9, 5000)
     timings: dict[str, dict[str, list[float]]] = {
+        "message": {},
         "python": {},
         "python json": {},
         **{b: {} for b in BUILDS},
     }
     for _ in range(rounds):
-        records, objects = python_round(loops)
-        for side, numbers in [("python", records), ("python json", objects)] + [
-            (build, node_round(node, path, loops)) for build, path in BUILDS.items()
-        ]:
+        sides = list(python_round(loops).items())
+        sides += [(build, node_round(node, path, loops)) for build, path in BUILDS.items()]
+        for side, numbers in sides:
             for name, value in numbers.items():
                 timings[side].setdefault(name, []).append(value)
     node_version = subprocess.run(
@@ -109,25 +122,29 @@ def main(argv: list[str] | None = None) -> int:
         f"{date.today().isoformat()}; {rounds} interleaved rounds of {loops} calls per case, "
         "medians.",
         "",
-        "Python is `lora_emotion.uplink.decode_uplink` (frozen Record objects), and the same "
-        "with each record turned into the JSON object (`to_json_dict`) that the JavaScript "
-        "`decodeUplink` returns under `data.records`; JavaScript is `codecs/js` under node, "
-        "the readable source and the minified console build. Python interns the readings it "
-        "has decoded before (the steady state of a receiver); the JavaScript codec decodes "
-        "every call afresh. The ratio is JS (source) to Python decode_uplink.",
+        "Python columns: `lora_emotion.messages.decode` (the message object; "
+        "`thingsml.decode` on port 1), `lora_emotion.uplink.decode_uplink` (the SenML records, "
+        "frozen `Record` objects), and decode_uplink with each record turned into the JSON "
+        "object (`to_json_dict`) that the JavaScript `decodeUplink` returns under "
+        "`data.records`. JavaScript is `codecs/js` under node: the readable source and the "
+        "minified console build, each `decodeUplink` call giving the records as plain "
+        "objects. Python interns the readings it has decoded before (the steady state of a "
+        "receiver); the JavaScript codec decodes every call afresh. The ratio is JS (source) "
+        "to Python decode_uplink.",
         "",
-        "| uplink | Python µs | Python + JSON objects µs | JS µs (source) "
-        "| JS µs (console build) | JS / Python |",
-        "|---|---|---|---|---|---|",
+        "| uplink | Python message µs | Python decode_uplink µs | + JSON objects µs "
+        "| JS µs (source) | JS µs (console build) | JS / decode_uplink |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, _, _ in CASES:
+        message = statistics.median(timings["message"][name])
         python = statistics.median(timings["python"][name])
         objects = statistics.median(timings["python json"][name])
         source = statistics.median(timings["source"][name])
         console = statistics.median(timings["console"][name])
         report.append(
-            f"| {name} | {python:.2f} | {objects:.2f} | {source:.2f} | {console:.2f} "
-            f"| {source / python:.2f}× |"
+            f"| {name} | {message:.2f} | {python:.2f} | {objects:.2f} | {source:.2f} "
+            f"| {console:.2f} | {source / python:.2f}× |"
         )
     report.append("")
     args.output.write_text("\n".join(report), encoding="utf-8")
