@@ -1,11 +1,11 @@
 /* lora-emotion payload codec (format 1), TS013 decodeUplink/encodeDownlink/decodeDownlink, ECMAScript 5.1. Minified from codecs/js/lora-emotion-codec.js by codecs/js/build.js: read and edit that file. To declare user label sets, set USER_LABEL_SETS below. */
 var USER_LABEL_SETS=[],LE_BUILTIN_SETS=[[0,"fer2013",["angry","disgust","fear","happy","sad","surprise","neutral"]],[1,"ferplus",["neutral","happiness","surprise","sadness","anger","disgust","fear","contempt"]],[2,"physio3",["angry","happy","sad"]],[3,"valence3",["pleasant","unpleasant","neutral"]],[4,"ravdess",["neutral","calm","happy","sad","angry","fearful","disgust","surprised"]],[5,"tess",["anger","disgust","fear","happiness","pleasant_surprise","sadness","neutral"]]],LE_MAX_PAYLOAD=51,LE_STEPS=101,LE_WINDOW_RADIX=65536,LE_SKIN_RADIX=10002,LE_HEART_RADIX=252,LE_GAP_RADIX=4096,LE_SUMMARY_MAX=65535,LE_MAX_SET_ID=23,LE_MAX_CLASSES=64,LE_NO_FACE="none",LE_COMMAND_PORT=3,LE_RELAY_MAX_CLASSES=16,LE_MODES=["reading","distribution","summary","vitals"],LE_COMMAND_STATUS=["none","applied","rejected","unknown_command"],LE_STATUS_RADICES=[16,16,64,64,102,1048576,65536,65536,4,1024,24,65536,256,4],LE_NAME=/^[A-Za-z0-9][A-Za-z0-9._-]*$/
 ;function LeError(e,n,t){var r=[];null!=t&&r.push("byte "+t),null!=n&&r.push(r.length?"("+n+")":n),
-this.message=r.length?r.join(" ")+": "+e:e}function leFail(e,n,t){throw new LeError(e,n,t)}
-var LIMB=65536,SMALL_DIVISOR=68719476736;function bnTrim(e){for(;e.length&&0===e[e.length-1];)e.pop();return e}
-function bnFromNumber(e){for(var n=[];e>0;)n.push(e%LIMB),e=Math.floor(e/LIMB);return n}function bnFromBytes(e,n,t){
-var r,a=[];for(r=t;r-2>=n;r-=2)a.push(256*e[r-2]+e[r-1]);return r-1>=n&&a.push(e[r-1]),bnTrim(a)}function bnToNumber(e){
-for(var n=0,t=e.length-1;t>=0;t--)n=n*LIMB+e[t];return n}function bnIsZero(e){return 0===e.length}function bnCmp(e,n){
+this.message=r.length?r.join(" ")+": "+e:e}function leFail(e,n,t){throw new LeError(e,n,t)}var LIMB=65536
+;function bnTrim(e){for(;e.length&&0===e[e.length-1];)e.pop();return e}function bnFromNumber(e){
+for(var n=[];e>0;)n.push(e%LIMB),e=Math.floor(e/LIMB);return n}function bnFromBytes(e,n,t){var r,a=[]
+;for(r=t;r-2>=n;r-=2)a.push(256*e[r-2]+e[r-1]);return r-1>=n&&a.push(e[r-1]),bnTrim(a)}function bnToNumber(e){
+for(var n=0,t=e.length-1;t>=0;t--)n=n*LIMB+e[t];return n}function bnCmp(e,n){
 if(e.length!==n.length)return e.length<n.length?-1:1;for(var t=e.length-1;t>=0;t--)if(e[t]!==n[t])return e[t]<n[t]?-1:1
 ;return 0}function bnAdd(e,n){for(var t=[],r=0,a=Math.max(e.length,n.length),i=0;i<a;i++){var o=(e[i]||0)+(n[i]||0)+r
 ;t.push(o%LIMB),r=o>=LIMB?1:0}return r&&t.push(r),t}function bnSub(e,n){for(var t=[],r=0,a=0;a<e.length;a++){
@@ -221,9 +221,9 @@ t==t&&t!==1/0&&t!==-1/0||leFail("expected a finite number, got "+t),new CborFloa
 2:["set_mode",1],3:["set_daily_budget",2],4:["set_label_set",4],5:["send_status",0],6:["set_status_interval",2]}
 ;function checkInt(e,n,t,r){
 return("number"!=typeof e||Math.floor(e)!==e||e<n||e>t)&&leFail(JSON.stringify(e)+" is not an integer in "+n+".."+t,r),e
-}function labelSetWarning(e,n,t){var r=LE_BUILTIN[e.set_id];if(r){var a=crc16(r.labels.join("\n"))
-;if(r.labels.length!==e.classes||a!==e.fingerprint)return t+": the relay will reject this: built-in set "+e.set_id+" ("+r.name+") has "+r.labels.length+" classes and fingerprint "+a
-}else if(e.classes>LE_RELAY_MAX_CLASSES)return t+": the relay will reject this: it keeps sums for at most "+LE_RELAY_MAX_CLASSES+" classes"
+}function labelSetWarning(e,n){var t=LE_BUILTIN[e.set_id];if(t){var r=crc16(t.labels.join("\n"))
+;if(t.labels.length!==e.classes||r!==e.fingerprint)return n+": the relay will reject this: built-in set "+e.set_id+" ("+t.name+") has "+t.labels.length+" classes and fingerprint "+r
+}else if(e.classes>LE_RELAY_MAX_CLASSES)return n+": the relay will reject this: it keeps sums for at most "+LE_RELAY_MAX_CLASSES+" classes"
 ;return null}function decodeCommands(e,n){e.length||leFail("payload truncated: expected 1 bytes, got 0","seq",0)
 ;for(var t=[],r=1;r<e.length;){var a=LE_OPS[e[r]];a||leFail("unknown opcode "+e[r],"opcode",r);var i=a[1]
 ;r+1+i>e.length&&leFail("payload truncated: expected "+i+" bytes, got "+(e.length-r-1),a[0],r+1)
@@ -231,7 +231,7 @@ return("number"!=typeof e||Math.floor(e)!==e||e<n||e>t)&&leFail(JSON.stringify(e
 ;if("set_window"===a[0])s.window_s=l+1;else if("set_mode"===a[0])e[o]>3&&leFail(e[o]+" is not a Mode","mode",o),
 s.mode=LE_MODES[e[o]];else if("set_daily_budget"===a[0])s.budget_s=checkAt(l+1,1,1024,"budget_s",o);else if("set_label_set"===a[0]){
 s.set_id=checkAt(e[o],0,LE_MAX_SET_ID,"set_id",o),s.classes=checkAt(e[o+1],2,LE_MAX_CLASSES,"classes",o),
-s.fingerprint=256*e[o+2]+e[o+3];var u=labelSetWarning(s,null,"commands["+t.length+"]");u&&n.push(u)
+s.fingerprint=256*e[o+2]+e[o+3];var u=labelSetWarning(s,"commands["+t.length+"]");u&&n.push(u)
 }else"set_status_interval"===a[0]&&(s.interval_min=checkAt(l,1,65535,"interval_min",o));t.push(s),r+=1+i}return{
 seq:e[0],commands:t}}function checkAt(e,n,t,r,a){return(e<n||e>t)&&leFail(e+" is not an integer in "+n+".."+t,r,a),e}
 function encodeCommands(e,n){null!==e&&"object"==typeof e||leFail("expected an object {seq, commands}","data")
@@ -244,7 +244,7 @@ var s="string"==typeof i.mode?LE_MODES.indexOf(i.mode):-1
 }else if("set_daily_budget"===i.op){var u=checkInt(i.budget_s,1,1024,o+".budget_s")-1;t.push(3,u>>8,255&u)
 }else if("set_label_set"===i.op){var c={op:i.op,set_id:checkInt(i.set_id,0,LE_MAX_SET_ID,o+".set_id"),
 classes:checkInt(i.classes,2,LE_MAX_CLASSES,o+".classes"),fingerprint:checkInt(i.fingerprint,0,65535,o+".fingerprint")
-},h=labelSetWarning(c,null,o);h&&n.push(h),t.push(4,c.set_id,c.classes,c.fingerprint>>8,255&c.fingerprint)
+},h=labelSetWarning(c,o);h&&n.push(h),t.push(4,c.set_id,c.classes,c.fingerprint>>8,255&c.fingerprint)
 }else if("send_status"===i.op)t.push(5);else if("set_status_interval"===i.op){
 var b=checkInt(i.interval_min,1,65535,o+".interval_min");t.push(6,b>>8,255&b)
 }else leFail("unknown op "+JSON.stringify(i.op)+" (set_window, set_mode, set_daily_budget, set_label_set, send_status, set_status_interval)",o+".op")

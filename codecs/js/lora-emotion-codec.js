@@ -69,8 +69,6 @@ function leFail(message, field, offset) {
 /* -- big integers: little-endian arrays of 16-bit limbs, no leading zero limb ---------------- */
 
 var LIMB = 65536;
-/* Divisors up to this use the one-pass division: remainder * LIMB + limb stays below 2^53. */
-var SMALL_DIVISOR = 68719476736; /* 2^36 */
 
 function bnTrim(a) {
   while (a.length && a[a.length - 1] === 0) {
@@ -107,10 +105,6 @@ function bnToNumber(a) {
     n = n * LIMB + a[i];
   }
   return n;
-}
-
-function bnIsZero(a) {
-  return a.length === 0;
 }
 
 function bnCmp(a, b) {
@@ -196,7 +190,8 @@ function bnMul(a, b) {
   return bnTrim(out);
 }
 
-/* [quotient, remainder (a number)] of a / d for a whole number 0 < d < 2^36. */
+/* [quotient, remainder (a number)] of a / d for a whole number 0 < d < 2^36, so that
+   remainder * LIMB + limb stays below 2^53. */
 function bnDivSmall(a, d) {
   var q = [];
   var r = 0;
@@ -1451,7 +1446,7 @@ function checkInt(value, low, high, field) {
 }
 
 /* What the relay will say to a set_label_set command that the wire format allows. */
-function labelSetWarning(command, sets, where) {
+function labelSetWarning(command, where) {
   var builtin = LE_BUILTIN[command.set_id];
   if (builtin) {
     var fingerprint = crc16(builtin.labels.join('\n'));
@@ -1496,7 +1491,7 @@ function decodeCommands(bytes, warnings) {
       command.set_id = checkAt(bytes[a], 0, LE_MAX_SET_ID, 'set_id', a);
       command.classes = checkAt(bytes[a + 1], 2, LE_MAX_CLASSES, 'classes', a);
       command.fingerprint = bytes[a + 2] * 256 + bytes[a + 3];
-      var warning = labelSetWarning(command, null, 'commands[' + commands.length + ']');
+      var warning = labelSetWarning(command, 'commands[' + commands.length + ']');
       if (warning) {
         warnings.push(warning);
       }
@@ -1550,7 +1545,7 @@ function encodeCommands(data, warnings) {
         classes: checkInt(c.classes, 2, LE_MAX_CLASSES, where + '.classes'),
         fingerprint: checkInt(c.fingerprint, 0, 65535, where + '.fingerprint')
       };
-      var warning = labelSetWarning(command, null, where);
+      var warning = labelSetWarning(command, where);
       if (warning) {
         warnings.push(warning);
       }
