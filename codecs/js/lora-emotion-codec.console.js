@@ -26,9 +26,11 @@ for(var t=[1],r=0;r<n;r++)t=bnMul(t,e);return t}function bnByteLength(e){var n=b
 if(n<0||e<0||n>e)return[];n>e-n&&(n=e-n);var t=e+","+n,r=combCache[t];if(r)return r
 ;for(var a=[1],i=1;i<=n;i++)a=bnDivSmall(bnMulSmall(a,e-n+i),i)[0]
 ;return combCacheSize>=COMB_CACHE_LIMIT&&(combCache={},combCacheSize=0),combCache[t]=a,combCacheSize++,a}
-function unrankComposition(e,n,t){for(var r=[],a=n,i=0;i<t-1;i++){for(var o=t-1-i,l=bnComb(a+o,o),s=0,u=a;s<u;){
-var c=Math.floor((s+u+1)/2);bnCmp(bnSub(l,bnComb(a-c+o,o)),e)<=0?s=c:u=c-1}e=bnSub(e,bnSub(l,bnComb(a-s+o,o))),
-r.push(s),a-=s}return r.push(a),r}function numComb(e,n){if(n<0||e<0||n>e)return 0;n>e-n&&(n=e-n)
+function unrankComposition(e,n,t){for(var r=[],a=n,i=bnComb(n+t-1,t-1),o=0;o<t-1;o++){
+for(var l=t-1-o,s=bnSub(i,e),u=0,c=i,h=Math.floor(2*l*Math.log(a+1)/(3*Math.LN2))+1;u<a;){if(0===h--){
+for(var b=u,f=a;b<f;){var d=Math.floor((b+f+1)/2);bnCmp(bnComb(a-d+l,l),s)>=0?b=d:f=d-1}c=bnComb(a-(u=b)+l,l);break}
+var m=a-u,g=bnDivSmall(bnMulSmall(c,m),m+l)[0];if(bnCmp(g,s)<0)break;c=g,u++}e=bnSub(e,bnSub(i,c)),r.push(u),a-=u,
+i=bnDivSmall(bnMulSmall(c,l),a+l)[0]}return r.push(a),r}function numComb(e,n){if(n<0||e<0||n>e)return 0;n>e-n&&(n=e-n)
 ;for(var t=1,r=1;r<=n;r++)t=t*(e-n+r)/r;return t}function unrankCompositionSmall(e,n,t){for(var r=[],a=n,i=0;i<t-1;i++){
 for(var o=t-1-i,l=numComb(a+o,o),s=0,u=a;s<u;){var c=Math.floor((s+u+1)/2);l-numComb(a-c+o,o)<=e?s=c:u=c-1}
 e-=l-numComb(a-s+o,o),r.push(s),a-=s}return r.push(a),r}function unrankShares(e,n,t){
@@ -120,10 +122,10 @@ return 5===e?bnFromNumber(n*LE_STEPS+1):6===e?distributionStates(n):bnFromNumber
 var a=n.labels.length,i=batchElementStates(t,a),o=bnMulSmall(i,LE_GAP_RADIX),l=countFromLength(e,cachedLength(n,"batch"+t,function(){
 return sequenceLengths(o)}),"batch");0===l&&leFail("a batch needs at least one entry","batch",0)
 ;var s=bnFromBytes(e,0,e.length);requireBelow(s,bnPow(o,l),"batch");for(var u=[],c=[],h=l-1;h>=0;h--){
-var b=bnDivmod(s,i);c[h]=b[1],b=bnDivSmall(b[0],LE_GAP_RADIX),u[h]=b[1],s=b[0]}for(var d=0,f=0;f<l;f++){
-var m=(d+=u[f])?-d:null;if(5===t){var g=stateLabel(n,bnToNumber(c[f]));pushReading(r,"",g[0],g[1],m)}else if(6===t){
-var p=c[f];requireBelow(p,i,"distribution"),pushDistribution(r,n,unrankShares(p,i,a),m)
-}else pushVitals(r,n,bnToNumber(c[f]),m)}}function decodeCompact(e,n,t,r){var a=[]
+var b=bnDivmod(s,i);c[h]=b[1],b=bnDivSmall(b[0],LE_GAP_RADIX),u[h]=b[1],s=b[0]}for(var f=0,d=0;d<l;d++){
+var m=(f+=u[d])?-f:null;if(5===t){var g=stateLabel(n,bnToNumber(c[d]));pushReading(r,"",g[0],g[1],m)}else if(6===t){
+var p=c[d];requireBelow(p,i,"distribution"),pushDistribution(r,n,unrankShares(p,i,a),m)
+}else pushVitals(r,n,bnToNumber(c[d]),m)}}function decodeCompact(e,n,t,r){var a=[]
 ;if(2===n)return decodeStatus(e,t,a,r),a
 ;("number"!=typeof n||Math.floor(n)!==n||n<16||n>207)&&leFail("port "+n+" carries no compact emotion message","fport")
 ;var i=Math.floor((n-16)/8),o=(n-16)%8,l=t[i]
@@ -182,11 +184,11 @@ for(var h=0;h<SENML_ORDER.length;h++)SENML_ORDER[h]===l&&leFail("label must be t
 a.push(cborToJson(s))}}if(i.length>1&&leFail("measurement index given twice (23 and 'i_')","record "+e+" field 'i_'"),
 i.length){var b=i[0]
 ;"number"!=typeof b&&leFail("expected an integer measurement index, got "+cborTypeName(b),"record "+e+" field 'i_'")
-;var d=THINGSML_INDEX[String(b)];d||leFail("unknown measurement index "+b,"record "+e+" field 'i_'"),
-void 0!==t.n&&leFail("record has both a name and a measurement index","record "+e+" field 'n'"),t.n=d[0],
-void 0===t.u&&null!==d[1]&&(t.u=d[1])}
-for(var f={},m=0;m<SENML_ORDER.length;m++)void 0!==t[SENML_ORDER[m]]&&(f[SENML_ORDER[m]]=t[SENML_ORDER[m]])
-;for(var g=0;g<r.length;g++)Object.prototype.hasOwnProperty.call(f,r[g])||setOwn(f,r[g],a[g]);return f}
+;var f=THINGSML_INDEX[String(b)];f||leFail("unknown measurement index "+b,"record "+e+" field 'i_'"),
+void 0!==t.n&&leFail("record has both a name and a measurement index","record "+e+" field 'n'"),t.n=f[0],
+void 0===t.u&&null!==f[1]&&(t.u=f[1])}
+for(var d={},m=0;m<SENML_ORDER.length;m++)void 0!==t[SENML_ORDER[m]]&&(d[SENML_ORDER[m]]=t[SENML_ORDER[m]])
+;for(var g=0;g<r.length;g++)Object.prototype.hasOwnProperty.call(d,r[g])||setOwn(d,r[g],a[g]);return d}
 function decodeThingsml(e){var n=new CborReader(e),t=n.item(0)
 ;n.pos!==e.length&&leFail(e.length-n.pos+" bytes of trailing data after the CBOR item",null,n.pos),
 t instanceof Array||leFail("expected a CBOR array of records, got "+cborTypeName(t))
@@ -208,7 +210,7 @@ if(31!==o){var l=this.chunk(i,o);return 2===i?new CborBytes(l):l}for(var s=2===i
 var u=this.bytes[this.pos++];u>>5===i&&31&~u||cborError("non-matching chunk in an indefinite length string",this.pos-1)
 ;var c=this.chunk(i,31&u);s=s.concat(c)}return 2===i?new CborBytes(s):s}if(4===i||5===i){
 e>=CBOR_MAX_DEPTH&&cborError("maximum container nesting depth (64) exceeded",r);var h=31===o,b=h?-1:this.argument(o)[0]
-;if(4===i){for(var d=[],f=0;h?!this.isBreak():f<b;f++)d.push(this.item(e+1));return d}
+;if(4===i){for(var f=[],d=0;h?!this.isBreak():d<b;d++)f.push(this.item(e+1));return f}
 for(var m=new CborMap,g={},p=0;h?!this.isBreak():p<b;p++){var v=this.item(e+1),_=mapKeyIdentity(v)
 ;null===_&&leFail("map key must be an integer or text label","record"),
 g.hasOwnProperty(_)&&cborError("duplicate map key",r),g[_]=!0,m.keys.push(v),m.values.push(this.item(e+1))}return m}

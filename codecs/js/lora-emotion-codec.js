@@ -310,26 +310,52 @@ function bnComb(n, k) {
 
 /* -- ranking compositions (docs/payload-format.md section 4) -------------------------------- */
 
+/* Inverse of ranking (docs/payload-format.md section 4). For each part, the largest c with
+   C(R - c + m, m) >= C(R + m, m) - rank is found by stepping c up from 0, each step one small
+   multiplication and division (C(x - 1 + m, m) = C(x + m, m) * x / (x + m)), so the cost
+   follows the counts rather than the number of parts times a binary search of binomials; a
+   part that would take many steps is binary-searched instead. */
 function unrankComposition(rank, total, parts) {
   var vector = [];
   var remaining = total;
+  var top = bnComb(total + parts - 1, parts - 1); /* C(remaining + m, m) */
   for (var i = 0; i < parts - 1; i++) {
     var m = parts - 1 - i;
-    var top = bnComb(remaining + m, m);
-    /* Largest c with top - C(remaining - c + m, m) <= rank; the left side grows with c. */
-    var low = 0;
-    var high = remaining;
-    while (low < high) {
-      var mid = Math.floor((low + high + 1) / 2);
-      if (bnCmp(bnSub(top, bnComb(remaining - mid + m, m)), rank) <= 0) {
-        low = mid;
-      } else {
-        high = mid - 1;
+    var target = bnSub(top, rank);
+    var c = 0;
+    var cur = top; /* C(remaining - c + m, m) */
+    /* A step costs about 3 limb operations, a binary search about 2 m log2(R): step while
+       that is cheaper, then search. */
+    var budget = Math.floor((2 * m * Math.log(remaining + 1)) / (3 * Math.LN2)) + 1;
+    while (c < remaining) {
+      if (budget-- === 0) {
+        var low = c;
+        var high = remaining;
+        while (low < high) {
+          var mid = Math.floor((low + high + 1) / 2);
+          if (bnCmp(bnComb(remaining - mid + m, m), target) >= 0) {
+            low = mid;
+          } else {
+            high = mid - 1;
+          }
+        }
+        c = low;
+        cur = bnComb(remaining - c + m, m);
+        break;
       }
+      var x = remaining - c;
+      var next = bnDivSmall(bnMulSmall(cur, x), x + m)[0];
+      if (bnCmp(next, target) < 0) {
+        break;
+      }
+      cur = next;
+      c++;
     }
-    rank = bnSub(rank, bnSub(top, bnComb(remaining - low + m, m)));
-    vector.push(low);
-    remaining -= low;
+    rank = bnSub(rank, bnSub(top, cur));
+    vector.push(c);
+    remaining -= c;
+    /* C(remaining + m - 1, m - 1) from C(remaining + m, m). */
+    top = bnDivSmall(bnMulSmall(cur, m), remaining + m)[0];
   }
   vector.push(remaining);
   return vector;
