@@ -23,7 +23,17 @@ from functools import partial
 from pathlib import Path
 
 from lora_emotion import thingsml
-from lora_emotion.messages import decode
+from lora_emotion.labels import FER2013, parse_label_sets
+from lora_emotion.messages import (
+    Batch,
+    BatchEntry,
+    Distribution,
+    Message,
+    Summary,
+    decode,
+    encode,
+    port_of,
+)
 from lora_emotion.uplink import decode_uplink
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +99,73 @@ def node_round(node: str, build: Path, loops: int) -> dict[str, float]:
     return answer
 
 
+#: A user set as large as the format allows, for the slowest decodes (bigger integers).
+WIDE_SETS = {
+    "label_sets": [{"id": 9, "name": "wide64", "labels": [f"c{i:02d}" for i in range(64)]}]
+}
+COLD_SNIPPET = """
+const codec = require(process.argv[1]);
+const input = JSON.parse(process.argv[2]);
+const start = process.hrtime.bigint();
+const result = codec.decodeUplink(input);
+const took = Number(process.hrtime.bigint() - start) / 1000;
+if (!result.data) { throw new Error(JSON.stringify(result)); }
+process.stdout.write(String(took));
+"""
+
+
+def heavy_cases() -> list[tuple[str, int, str]]:
+    """The most work per uplink: 64-class summaries and distributions, a long FER-2013 window."""
+    registry = parse_label_sets(WIDE_SETS)
+    wide = registry.sets[9]
+    minute = [0] * 64
+    for i in range(60):
+        minute[(i * 7) % 64] += 1
+    hour = [3600 // 7] * 7
+    messages: list[tuple[str, Message]] = [
+        (
+            "summary, FER-2013, 3600 readings",
+            Summary(label_set=FER2013, window_s=3600, counts=tuple(hour), mean_confidence=0.7),
+        ),
+        (
+            "summary, 64 classes, 60 readings",
+            Summary(label_set=wide, window_s=60, counts=tuple(minute), mean_confidence=0.5),
+        ),
+        (
+            "batch of 2 distributions, 64 classes",
+            Batch(
+                label_set=wide,
+                entries=tuple(
+                    BatchEntry(
+                        age_s=age,
+                        message=Distribution(label_set=wide, probabilities=(1 / 64,) * 64),
+                    )
+                    for age in (0, 60)
+                ),
+            ),
+        ),
+    ]
+    return [(name, port_of(m), encode(m).hex().upper()) for name, m in messages]
+
+
+def cold_call(node: str, build: Path, fport: int, payload_hex: str) -> float:
+    """µs of the first decodeUplink in a fresh node without its JIT (an interpreter, as in
+    TTN's formatter runtime), after loading the codec."""
+    request = {
+        "bytes": list(bytes.fromhex(payload_hex)),
+        "fPort": fport,
+        "variables": {"labelSets": json.dumps(WIDE_SETS)},
+    }
+    out = subprocess.run(
+        [node, "--jitless", "-e", COLD_SNIPPET, str(build), json.dumps(request)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    ).stdout
+    return float(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and loops (smoke run)")
@@ -111,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         for side, numbers in sides:
             for name, value in numbers.items():
                 timings[side].setdefault(name, []).append(value)
+    cold_cases = [CASES[0], CASES[3], *heavy_cases()]
+    cold: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, fport, payload_hex in cold_cases:
+            cold.setdefault(name, []).append(cold_call(node, BUILDS["source"], fport, payload_hex))
     node_version = subprocess.run(
         [node, "--version"], capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -146,6 +228,21 @@ def main(argv: list[str] | None = None) -> int:
             f"| {name} | {message:.2f} | {python:.2f} | {objects:.2f} | {source:.2f} "
             f"| {console:.2f} | {source / python:.2f}× |"
         )
+    report += [
+        "",
+        "## First call without a JIT",
+        "",
+        "The Things Stack runs formatters in an ECMAScript 5.1 interpreter, where the first "
+        "call is all there is. Here each call is the first `decodeUplink` in a fresh "
+        "`node --jitless` (V8's interpreter only) after the source build is loaded; medians "
+        f"over {rounds} processes. The slowest uplinks are those with the largest integers: "
+        "summaries and distributions of a 64-class user set (up to 408-bit values).",
+        "",
+        "| uplink | bytes | first call µs (node --jitless) |",
+        "|---|---|---|",
+    ]
+    for name, _, payload_hex in cold_cases:
+        report.append(f"| {name} | {len(payload_hex) // 2} | {statistics.median(cold[name]):.0f} |")
     report.append("")
     args.output.write_text("\n".join(report), encoding="utf-8")
     print("\n".join(report))

@@ -35,9 +35,11 @@ i=bnDivSmall(bnMulSmall(c,l),a+l)[0]}return r.push(a),r}function numComb(e,n){if
 for(var o=t-1-i,l=numComb(a+o,o),s=0,u=a;s<u;){var c=Math.floor((s+u+1)/2);l-numComb(a-c+o,o)<=e?s=c:u=c-1}
 e-=l-numComb(a-s+o,o),r.push(s),a-=s}return r.push(a),r}function unrankShares(e,n,t){
 return bnBitLength(n)<=45?unrankCompositionSmall(bnToNumber(e),100,t):unrankComposition(e,100,t)}
-function unrankBounded(e,n,t){if(bnCmp(e,bnComb(t+n,n))>=0)return null;for(var r=0,a=t;r<a;){var i=Math.floor((r+a+1)/2)
-;bnCmp(bnComb(i-1+n,n),e)<=0?r=i:a=i-1}return unrankComposition(bnSub(e,bnComb(r-1+n,n)),r,n)}
-function sequenceLengths(e){for(var n=[],t=[1];;){var r=bnByteLength(t)
+function unrankBounded(e,n,t){if(bnCmp(e,bnComb(t+n,n))>=0)return null
+;for(var r=0,a=[],i=Math.floor(2*n*Math.log(t+1)/(3*Math.LN2))+1;r<t;){if(0===i--){for(var o=r,l=t;o<l;){
+var s=Math.floor((o+l+1)/2);bnCmp(bnComb(s-1+n,n),e)<=0?o=s:l=s-1}a=bnComb((r=o)-1+n,n);break}
+var u=0===r?[1]:bnDivSmall(bnMulSmall(a,r+n),r)[0];if(bnCmp(u,e)>0)break;a=u,r++}
+return unrankComposition(bnSub(e,a),r,n)}function sequenceLengths(e){for(var n=[],t=[1];;){var r=bnByteLength(t)
 ;if(n.length&&r<=n[n.length-1]&&(r=n[n.length-1]+1),r>LE_MAX_PAYLOAD)return n;n.push(r),t=bnMul(t,e)}}function crc16(e){
 for(var n=65535,t=0;t<e.length;t++){n^=e.charCodeAt(t)<<8;for(var r=0;r<8;r++)n=32768&n?65535&(n<<1^4129):n<<1&65535}
 return n}function makeSet(e,n,t){return{id:e,name:n,labels:t,memo:{},lengths:{}}}var LE_BUILTIN={}

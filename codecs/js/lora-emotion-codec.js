@@ -409,22 +409,41 @@ function unrankShares(rank, states, classes) {
   return unrankComposition(rank, 100, classes);
 }
 
-/* Counts by graded rank (smaller sums first), or null when the sum would exceed maxTotal. */
+/* Counts by graded rank (smaller sums first), or null when the sum would exceed maxTotal.
+   The sum n is the largest with C(n - 1 + parts, parts) <= rank, found by stepping n up
+   (C(n + parts, parts) = C(n - 1 + parts, parts) * (n + parts) / n) while that is cheaper
+   than a binary search of binomials, as in unrankComposition. */
 function unrankBounded(rank, parts, maxTotal) {
   if (bnCmp(rank, bnComb(maxTotal + parts, parts)) >= 0) {
     return null;
   }
-  var low = 0;
-  var high = maxTotal;
-  while (low < high) {
-    var mid = Math.floor((low + high + 1) / 2);
-    if (bnCmp(bnComb(mid - 1 + parts, parts), rank) <= 0) {
-      low = mid;
-    } else {
-      high = mid - 1;
+  var n = 0;
+  var below = []; /* C(n - 1 + parts, parts) */
+  var budget = Math.floor((2 * parts * Math.log(maxTotal + 1)) / (3 * Math.LN2)) + 1;
+  while (n < maxTotal) {
+    if (budget-- === 0) {
+      var low = n;
+      var high = maxTotal;
+      while (low < high) {
+        var mid = Math.floor((low + high + 1) / 2);
+        if (bnCmp(bnComb(mid - 1 + parts, parts), rank) <= 0) {
+          low = mid;
+        } else {
+          high = mid - 1;
+        }
+      }
+      n = low;
+      below = bnComb(n - 1 + parts, parts);
+      break;
     }
+    var next = n === 0 ? [1] : bnDivSmall(bnMulSmall(below, n + parts), n)[0];
+    if (bnCmp(next, rank) > 0) {
+      break;
+    }
+    below = next;
+    n++;
   }
-  return unrankComposition(bnSub(rank, bnComb(low - 1 + parts, parts)), low, parts);
+  return unrankComposition(bnSub(rank, below), n, parts);
 }
 
 /* Byte length of a payload of n elements for n = 0, 1, ... while it fits 51 bytes. */
