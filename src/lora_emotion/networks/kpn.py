@@ -25,12 +25,12 @@ from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Final, Literal, NamedTuple
 
-from ._plain_pack import resolve_plain
-from .errors import DecodeError, EncodeError
-from .labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
-from .messages import set_id_of_port
-from .senml import RELATIVE_TIME_LIMIT, Record, ResolvedRecord, decode_json, resolve
-from .uplink import decode_uplink
+from .._plain_pack import resolve_plain
+from ..errors import DecodeError, EncodeError
+from ..labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
+from ..messages import set_id_of_port
+from ..senml import RELATIVE_TIME_LIMIT, Record, ResolvedRecord, decode_json, resolve
+from ..uplink import decode_uplink
 
 __all__ = [
     "DEVEUI_URN_PREFIX",
