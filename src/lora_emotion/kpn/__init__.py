@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 import warnings
 
-from .networks import kpn as _kpn
-from .networks.kpn import *  # noqa: F403  (re-exported for the old path)
+from ..networks import kpn as _kpn
+from ..networks.kpn import *  # noqa: F403  (re-exported for the old path)
 
 warnings.warn(
     "lora_emotion.kpn is deprecated; import lora_emotion.networks.kpn instead "
