@@ -53,9 +53,7 @@ def _radio(document: Fields) -> RadioMetadata:
     )
 
 
-def parse_event(
-    body: bytes | str, *, event: str | None, now: float
-) -> NetworkUplink | OtherEvent:
+def parse_event(body: bytes | str, *, event: str | None, now: float) -> NetworkUplink | OtherEvent:
     """Take a (verified) ChirpStack HTTP-integration event apart.
 
     Args:

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from ..errors import DecodeError
+from ..senml import RELATIVE_TIME_LIMIT
 
 __all__ = [
     "Fields",
@@ -45,7 +46,9 @@ _TIME_RE: Final = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))"
 )
-#: Times the store accepts (the same bounds as KPN's): 1970 up to the end of 9999.
+#: Network times this module reads: from 1978-07-04 (below it SenML reads a base time as
+#: relative to now, so an uplink would be filed at the wrong time) to the end of year 9999.
+_MIN_TIME: Final = RELATIVE_TIME_LIMIT
 _MAX_TIME: Final = 253_402_300_800
 
 
@@ -89,7 +92,7 @@ def parse_time(text: object, *, field: str) -> float:
     float's shortest digits reads back as that very float.
 
     Raises:
-        DecodeError: not an RFC 3339 date-time, an impossible date, or before 1970 / after 9999.
+        DecodeError: not an RFC 3339 date-time, an impossible date, or before 1978 / after 9999.
     """
     match = _TIME_RE.fullmatch(text) if isinstance(text, str) else None
     if match is None:
@@ -107,8 +110,8 @@ def parse_time(text: object, *, field: str) -> float:
     if match.group(9):
         offset = int(match.group(10)) * 3600 + int(match.group(11)) * 60
         seconds -= offset if match.group(9) == "+" else -offset
-    if not 0 <= seconds < _MAX_TIME:
-        raise DecodeError(f"{text!r} is outside 1970-01-01 .. 9999-12-31", field=field)
+    if not _MIN_TIME <= seconds < _MAX_TIME:
+        raise DecodeError(f"{text!r} is outside 1978-07-04 .. 9999-12-31", field=field)
     fraction = match.group(7)
     return float(Decimal(f"{seconds}.{fraction}")) if fraction else float(seconds)
 
@@ -176,7 +179,9 @@ class Fields:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise DecodeError(f"expected a list, got {type(value).__name__}", field=self.where(name))
+            raise DecodeError(
+                f"expected a list, got {type(value).__name__}", field=self.where(name)
+            )
         out = []
         for index, item in enumerate(value):
             if not isinstance(item, dict):
@@ -200,7 +205,9 @@ class Fields:
                 raise DecodeError("missing", field=self.where(name))
             return None
         if not isinstance(value, str):
-            raise DecodeError(f"expected a string, got {type(value).__name__}", field=self.where(name))
+            raise DecodeError(
+                f"expected a string, got {type(value).__name__}", field=self.where(name)
+            )
         return value
 
     def integer(self, name: str, *, low: int, high: int, default: int | None = 0) -> int | None:
@@ -215,9 +222,9 @@ class Fields:
         value = self.document.get(name)
         if value is None:
             return default
-        if isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value):
-            value = int(value)
-        elif isinstance(value, float) and value.is_integer():
+        if (isinstance(value, str) and re.fullmatch(r"-?\d{1,20}", value)) or (
+            isinstance(value, float) and value.is_integer()
+        ):
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise DecodeError(f"{value!r} is not an integer", field=self.where(name))

@@ -230,7 +230,11 @@ def message_body(
     ]
     message["settings"] = {
         "data_rate": {
-            "lora": {"bandwidth": 125000, "spreading_factor": spreading_factor, "coding_rate": "4/5"}
+            "lora": {
+                "bandwidth": 125000,
+                "spreading_factor": spreading_factor,
+                "coding_rate": "4/5",
+            }
         },
         "frequency": "868100000",
         "time": stamp,

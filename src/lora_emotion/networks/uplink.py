@@ -64,9 +64,7 @@ class RadioMetadata:
     def as_dict(self) -> dict[str, Any]:
         """The fields that are known, by name."""
         return {
-            name: getattr(self, name)
-            for name in self.__slots__  # type: ignore[attr-defined]
-            if getattr(self, name) is not None
+            name: getattr(self, name) for name in self.__slots__ if getattr(self, name) is not None
         }
 
 
