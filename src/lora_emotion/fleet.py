@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .aggregator import Aggregator, RelayConfig, Uplink
 from .errors import EncodeError, VerificationError
-from .kpn import delivery_body, message_token, raw_payload_records
+from .networks.kpn import delivery_body, message_token, raw_payload_records
 from .simulator import EmotionStream, Observation, StreamConfig, observation_frames
 
 if TYPE_CHECKING:  # pragma: no cover - typing only

@@ -8,15 +8,18 @@ import sys
 import time
 
 from ..errors import DecodeError
-from ..senml import encode_cbor, encode_json
+from ..senml import Record, encode_cbor, encode_json
 from ..uplink import decode_uplink
 from ._common import add_label_options, parse_hex, registry_from
+from .network_body import NETWORK_CHOICES, read_body, records_of_body
 
 EPILOG = """examples:
   lora-emotion decode 0186 --port 16
   lora-emotion decode 81A20067656D6F74696F6E03656861707079 --port 1
   lora-emotion decode 0B86E88E --port 17 --dev-eui 0004A30B001C2ABC --time now
   lora-emotion decode 0B86E88E --port 17 --format cbor
+  lora-emotion decode --network ttn uplink.json
+  lora-emotion decode --network chirpstack - < up-event.json
 """
 
 
@@ -28,6 +31,10 @@ def _seconds(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.network is not None:
+        return _run_network(args)
+    if args.port is None:
+        raise DecodeError("required with HEX (the uplink's FPort)", field="--port")
     payload = parse_hex(args.hex)
     records = decode_uplink(payload, fport=args.port, registry=registry_from(args))
     if records and (args.dev_eui or args.time is not None):
@@ -38,10 +45,23 @@ def run(args: argparse.Namespace) -> int:
             if args.time is None
             else (time.time() if args.time == "now" else _seconds(args.time)),
         )
-    if args.format == "cbor":
+    _write(records, args.format)
+    return 0
+
+
+def _write(records: list[Record], output_format: str) -> None:
+    if output_format == "cbor":
         sys.stdout.write(encode_cbor(records).hex().upper() + "\n")
     else:
         sys.stdout.write(encode_json(records) + "\n")
+
+
+def _run_network(args: argparse.Namespace) -> int:
+    records, description = records_of_body(
+        args.network, read_body(args.hex), registry=registry_from(args)
+    )
+    print(description, file=sys.stderr)
+    _write(records, args.format)
     return 0
 
 
@@ -54,8 +74,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("hex", metavar="HEX", help="the FRMPayload in hexadecimal")
-    parser.add_argument("--port", type=int, required=True, help="the uplink's FPort")
+    parser.add_argument(
+        "hex",
+        metavar="HEX",
+        help="the FRMPayload in hexadecimal (with --network: FILE, - for stdin)",
+    )
+    parser.add_argument("--port", type=int, help="the uplink's FPort (required with HEX)")
+    parser.add_argument(
+        "--network",
+        choices=NETWORK_CHOICES,
+        help="decode FILE, a saved webhook body of this network, as the webhook would store it",
+    )
     parser.add_argument("--dev-eui", help="16 hex digits; adds bn urn:dev:DEVEUI:<EUI>:")
     parser.add_argument("--time", help="base time (seconds since 1970, or 'now')")
     parser.add_argument(
