@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lora_emotion.networks import NetworkUplink, RadioMetadata, delivery_of, device_urn
+from lora_emotion.networks import NetworkUplink, RadioMetadata, delivery_of, dev_eui_urn
 from lora_emotion.networks.chirpstack import event_body, parse_event
 from lora_emotion.networks.kpn import (
     Delivery,
@@ -45,7 +45,7 @@ def _kpn(dev_eui: str, fport: int, payload: bytes, time: float, layout: str) -> 
 
 
 def _same_readings(network: Delivery, kpn: Delivery) -> None:
-    assert network.device == kpn.device == device_urn(network.dev_eui or "")
+    assert network.device == kpn.device == dev_eui_urn(network.dev_eui or "")
     assert network.dev_eui == kpn.dev_eui
     assert network.event_time == kpn.event_time
     assert (network.kind, network.fport, network.payload) == (kpn.kind, kpn.fport, kpn.payload)

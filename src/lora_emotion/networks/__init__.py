@@ -12,4 +12,4 @@ from .uplink import NetworkUplink as NetworkUplink
 from .uplink import OtherEvent as OtherEvent
 from .uplink import RadioMetadata as RadioMetadata
 from .uplink import delivery_of as delivery_of
-from .uplink import device_urn as device_urn
+from .uplink import dev_eui_urn as dev_eui_urn

@@ -25,14 +25,14 @@ __all__ = [
     "OtherEvent",
     "RadioMetadata",
     "delivery_of",
-    "device_urn",
+    "dev_eui_urn",
 ]
 
 Network = Literal["kpn", "ttn", "chirpstack"]
 NETWORKS: Final[tuple[Network, ...]] = ("kpn", "ttn", "chirpstack")
 
 
-def device_urn(dev_eui: str) -> str:
+def dev_eui_urn(dev_eui: str) -> str:
     """The device URN the store files a DevEUI under, on every network: KPN's own form."""
     return f"{DEVEUI_URN_PREFIX}{dev_eui.upper()}"
 
@@ -103,7 +103,7 @@ class NetworkUplink:
     @property
     def device(self) -> str:
         """The device URN the store files this uplink under."""
-        return device_urn(self.dev_eui)
+        return dev_eui_urn(self.dev_eui)
 
     @property
     def dedup_key(self) -> str:
