@@ -67,6 +67,14 @@ class NetworkAdapter(Protocol):
     #: The scheme named in ``WWW-Authenticate`` when a request is refused with 401.
     auth_scheme: str
 
+    def check_media_type(self, headers: Mapping[bytes, bytes]) -> None:
+        """Refuse a body this network does not send, before it is read.
+
+        Raises:
+            UnsupportedMediaTypeError: 415.
+        """
+        ...
+
     def adapt(
         self,
         headers: Mapping[bytes, bytes],
@@ -76,12 +84,12 @@ class NetworkAdapter(Protocol):
         now: float,
         registry: LabelRegistry,
     ) -> Adapted:
-        """Check the request's media type and credentials, then take the body apart.
+        """Check the request's credentials, then take the body apart.
 
         Raises:
-            LoraEmotionError: 415 for a body that is not JSON, 401 for missing or wrong
-                credentials, 403 for an unknown destination or application, 422 for a body
-                that does not parse (naming the field).
+            LoraEmotionError: 401 for missing or wrong credentials, 403 for an unknown
+                destination or application, 422 for a body that does not parse (naming the
+                field).
         """
         ...
 
@@ -114,6 +122,9 @@ class KpnAdapter:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
+    def check_media_type(self, headers: Mapping[bytes, bytes]) -> None:
+        _require_json(headers, "KPN")
+
     def adapt(
         self,
         headers: Mapping[bytes, bytes],
@@ -123,7 +134,6 @@ class KpnAdapter:
         now: float,
         registry: LabelRegistry,
     ) -> Adapted:
-        _require_json(headers, "KPN")
         plug = _text(headers.get(b"things-plug-uuid"))
         token = _text(headers.get(b"things-message-token"))
         if not plug:
@@ -210,6 +220,9 @@ class TtnAdapter(_TokenAdapter):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.network_tokens("ttn"))
 
+    def check_media_type(self, headers: Mapping[bytes, bytes]) -> None:
+        _require_json(headers, "The Things Stack")
+
     def adapt(
         self,
         headers: Mapping[bytes, bytes],
@@ -219,7 +232,6 @@ class TtnAdapter(_TokenAdapter):
         now: float,
         registry: LabelRegistry,
     ) -> Adapted:
-        _require_json(headers, "The Things Stack")
         allowed = self._applications(headers)
         return self._adapted(parse_message(body, now=now), allowed, now=now, registry=registry)
 
@@ -233,6 +245,14 @@ class ChirpStackAdapter(_TokenAdapter):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.network_tokens("chirpstack"))
 
+    def check_media_type(self, headers: Mapping[bytes, bytes]) -> None:
+        _require_json(
+            headers,
+            "ChirpStack's JSON marshaler",
+            protobuf_hint=" (choose the JSON marshaler in the HTTP integration: the protobuf "
+            "one is not supported)",
+        )
+
     def adapt(
         self,
         headers: Mapping[bytes, bytes],
@@ -242,12 +262,6 @@ class ChirpStackAdapter(_TokenAdapter):
         now: float,
         registry: LabelRegistry,
     ) -> Adapted:
-        _require_json(
-            headers,
-            "ChirpStack's JSON marshaler",
-            protobuf_hint=" (choose the JSON marshaler in the HTTP integration: the protobuf "
-            "one is not supported)",
-        )
         allowed = self._applications(headers)
         # ChirpStack writes exactly "event=up"; anything else is parsed properly.
         if query == b"event=up":

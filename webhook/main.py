@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from .adapters import adapter_for
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
 from .ingest import Ingest
@@ -114,6 +115,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
     redactor.set_secrets(
         [s.get_secret_value() for values in settings.destinations.values() for s in values]
+        + [t for tokens in settings.network_tokens("ttn").values() for t in tokens]
+        + [t for tokens in settings.network_tokens("chirpstack").values() for t in tokens]
         + [t.get_secret_value() for t in settings.read_tokens]
     )
     store = create_store(
@@ -132,7 +135,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     writer.start()
     thresholds = _tune_gc()
     app.state.store = store
-    app.state.ingest = Ingest(settings, _registry(settings), writer)
+    registry = _registry(settings)
+    for network, key in uplinks.INGEST_STATE_KEYS.items():
+        setattr(app.state, key, Ingest(settings, registry, writer, adapter_for(network, settings)))
     log.info(
         "webhook ready",
         extra={
@@ -152,11 +157,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def _error_response(path: str, exc: LoraEmotionError) -> JSONResponse:
+def _error_response(path: str, exc: LoraEmotionError, scheme: str | None = None) -> JSONResponse:
     status = exc.http_status
     headers = {}
     if status == 401:
-        scheme = "Things-Message-Token" if path.startswith("/uplinks") else "Bearer"
+        if scheme is None:
+            scheme = "Things-Message-Token" if path == uplinks.INGEST_PATH else "Bearer"
         headers["WWW-Authenticate"] = scheme
     elif status == 503:
         headers["Retry-After"] = "5"
@@ -181,19 +187,21 @@ class WebhookApp(FastAPI):
     """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ingest: Ingest | None = getattr(self.state, "ingest", None)
-        if (
-            ingest is None
-            or scope["type"] != "http"
-            or scope["method"] != "POST"
-            or _route_path(scope) != uplinks.INGEST_PATH
-        ):
+        key = (
+            uplinks.INGEST_PATHS.get(_route_path(scope))
+            if scope["type"] == "http" and scope["method"] == "POST"
+            else None
+        )
+        ingest: Ingest | None = None if key is None else getattr(self.state, key, None)
+        if ingest is None:
             await super().__call__(scope, receive, send)
             return
         try:
             await ingest(scope, receive, send)
         except LoraEmotionError as exc:
-            await _error_response(uplinks.INGEST_PATH, exc)(scope, receive, send)
+            await _error_response(uplinks.INGEST_PATH, exc, ingest.adapter.auth_scheme)(
+                scope, receive, send
+            )
         except ClientDisconnect:
             pass  # nothing was stored and nobody is listening
         except Exception:

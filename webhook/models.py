@@ -98,6 +98,12 @@ class DeliveryOut(BaseModel):
     reading_count: int
     headers: dict[str, str]
     body: str = Field(description="The body as received (UTF-8).")
+    network: Literal["kpn", "ttn", "chirpstack"] = Field(description="Who delivered it.")
+    network_metadata: dict[str, Any] | None = Field(
+        description="What The Things Stack or ChirpStack said beside the payload: frame "
+        "counter, application, radio (rssi, snr, gateways, spreading_factor ...) and "
+        "simulated (true for an uplink simulated in the console)."
+    )
 
 
 class DeliveryPage(BaseModel):

@@ -94,6 +94,9 @@ deliveries = Table(
     Column("reading_count", Integer, nullable=False),
     Column("headers", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    # Schema version 4: who delivered it, and what that network said beside the payload.
+    Column("network", String(16), nullable=False, server_default="kpn"),
+    Column("network_metadata", Text),
     UniqueConstraint("dedup_key", name="uq_deliveries_dedup_key"),
     Index("ix_deliveries_device_id", "device", "id"),
 )

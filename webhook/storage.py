@@ -77,6 +77,8 @@ DELIVERY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reading_count", "int4"),
     ("headers", "text"),
     ("body", "bytea"),
+    ("network", "varchar"),
+    ("network_metadata", "text"),
 )
 READING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("delivery_id", "int8"),
@@ -165,6 +167,8 @@ def new_delivery(
     received_at: float,
     headers: str,
     body: bytes,
+    network: str = "kpn",
+    metadata: str | None = None,
 ) -> NewDelivery:
     """Turn a parsed delivery into the rows the store writes.
 
@@ -174,6 +178,8 @@ def new_delivery(
         received_at: the receiver's clock when it arrived, seconds since the Unix epoch.
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.
+        network: who delivered it (``kpn``, ``ttn``, ``chirpstack``).
+        metadata: what the network said beside the payload, as a JSON object.
     """
     # The transport records (payload hex and FPort) are in the delivery row and its raw body;
     # as readings they would double the rows a delivery writes and tell a reader nothing that
@@ -195,6 +201,8 @@ def new_delivery(
         len(measurements),
         headers,
         body,
+        network,
+        metadata,
     )
     named = {delivery.device: delivery.dev_eui}
     for item in delivery.measurements:

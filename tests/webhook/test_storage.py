@@ -48,6 +48,15 @@ def as_row(new: NewDelivery) -> dict[str, object]:
     return dict(zip((name for name, _ in DELIVERY_COLUMNS), new.row, strict=True))
 
 
+#: Columns of ``deliveries`` added by schema version 4 (absent from an older database).
+V4_COLUMNS = frozenset({"network", "network_metadata"})
+
+
+def as_old_row(new: NewDelivery) -> dict[str, object]:
+    """``as_row`` for a database before schema version 4."""
+    return {name: value for name, value in as_row(new).items() if name not in V4_COLUMNS}
+
+
 def commit(store: Store, *batches: list[NewDelivery]) -> list[list[WriteResult]]:
     """Commit each batch in turn with the service's batch writer for this store."""
 
@@ -113,23 +122,26 @@ def test_migrations_build_the_schema_the_code_queries(empty_store: Store) -> Non
 def test_an_existing_database_upgrades_in_place(empty_store: Store) -> None:
     assert migrate(empty_store.write_engine, target=1) == 1
     with empty_store.write_engine.begin() as conn:
-        conn.execute(insert(schema.deliveries), [as_row(item(payload_body()))])
+        conn.execute(insert(schema.deliveries), [as_old_row(item(payload_body()))])
     with empty_store.read_engine.connect() as conn:
         assert "ix_deliveries_device_id" not in {
             i["name"] for i in inspect(conn).get_indexes("deliveries")
         }
-    assert migrate(empty_store.write_engine) == 2
+    assert migrate(empty_store.write_engine) == MIGRATIONS[-1].version
     with empty_store.read_engine.connect() as conn:
-        assert current_version(conn) == 2
+        assert current_version(conn) == MIGRATIONS[-1].version
         assert "ix_deliveries_device_id" in {
             i["name"] for i in inspect(conn).get_indexes("deliveries")
         }
-        assert conn.execute(select(func.count()).select_from(schema.deliveries)).scalar_one() == 1
+        # Version 4: a delivery stored before it is KPN's, without network metadata.
+        (row,) = conn.execute(select(schema.deliveries)).all()
+        assert (row.network, row.network_metadata) == ("kpn", None)
 
 
 def test_a_newer_database_is_refused(empty_store: Store) -> None:
     migrate(empty_store.write_engine)
-    future = (*MIGRATIONS, Migration(3, "from the future", lambda conn: None))
+    newer = MIGRATIONS[-1].version + 1
+    future = (*MIGRATIONS, Migration(newer, "from the future", lambda conn: None))
     migrate(empty_store.write_engine, migrations=future)
     with pytest.raises(SchemaVersionError, match="newer"):
         migrate(empty_store.write_engine)

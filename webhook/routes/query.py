@@ -320,6 +320,9 @@ def _delivery(row: Row[Any]) -> DeliveryOut:
     values["payload"] = row.payload.hex().upper() if row.payload is not None else None
     values["headers"] = json.loads(row.headers)
     values["body"] = bytes(row.body).decode("utf-8", "replace")
+    values["network_metadata"] = (
+        json.loads(row.network_metadata) if row.network_metadata is not None else None
+    )
     return DeliveryOut.model_validate(values)
 
 

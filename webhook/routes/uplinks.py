@@ -6,12 +6,27 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from lora_emotion.networks import Network
+
 from ..errors import StoreUnavailableError
 from ..models import Problem, UplinkAccepted
 
 router = APIRouter(prefix="/uplinks", tags=["uplinks"])
 #: Answered by :class:`~lora_emotion.webhook.ingest.Ingest` ahead of FastAPI (see main.py).
 INGEST_PATH = "/uplinks/kpn"
+TTN_PATH = "/uplinks/ttn"
+CHIRPSTACK_PATH = "/uplinks/chirpstack"
+#: Each network's pipeline on ``app.state``, and the path it serves.
+INGEST_STATE_KEYS: dict[Network, str] = {
+    "kpn": "ingest",
+    "ttn": "ingest_ttn",
+    "chirpstack": "ingest_chirpstack",
+}
+INGEST_PATHS = {
+    INGEST_PATH: "ingest",
+    TTN_PATH: "ingest_ttn",
+    CHIRPSTACK_PATH: "ingest_chirpstack",
+}
 
 _RECORD: dict[str, Any] = {
     "type": "object",
