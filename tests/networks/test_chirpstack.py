@@ -200,3 +200,82 @@ def test_event_body_writes_like_chirpstack() -> None:
     assert document["deviceInfo"]["devEui"] == "0004a30b001c2abc"
     assert not {"fPort", "fCnt", "data"} & document.keys()
     assert document["time"].endswith("+00:00")
+
+
+_variants = st.one_of(
+    _json,
+    st.sampled_from(
+        [
+            "16",
+            16.0,
+            "",
+            "AYY=",
+            "AYY",
+            "AYZ=",
+            "2026-03-12T18:05:14Z",
+            "2026-03-12T18:05:14.5+00:00",
+            "2026-03-12T20:05:14+02:00",
+            "2026-02-30T18:05:14Z",
+            "1970-01-01T00:00:00+00:00",
+            "0004A30B001C2ABC",
+            -97,
+            -97.5,
+            0,
+            255,
+            2**32,
+            True,
+            [],
+            {},
+            [{"rssi": -90, "snr": 1, "gatewayId": "g"}],
+            [{"snr": 3}, {"rssi": "x"}],
+            {"frequency": 868100000, "modulation": {"lora": {"spreadingFactor": 7}}},
+            {"frequency": "868100000", "modulation": {"lora": {"spreadingFactor": "7"}}},
+            {"modulation": []},
+        ]
+    ),
+)
+_all_paths = st.sampled_from(
+    [
+        "deduplicationId",
+        "time",
+        "deviceInfo",
+        "deviceInfo.devEui",
+        "deviceInfo.applicationId",
+        "deviceInfo.deviceName",
+        "fCnt",
+        "fPort",
+        "data",
+        "rxInfo",
+        "txInfo",
+        "txInfo.frequency",
+        "txInfo.modulation",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(_all_paths, _variants | st.just(_DELETE)), min_size=0, max_size=4))
+def test_the_plain_reader_agrees_with_the_general_one(changes: list[tuple[str, Any]]) -> None:
+    """Wherever the one-pass reader answers, it answers what the field-by-field one does."""
+    from lora_emotion.networks import chirpstack
+
+    document = json.loads(json.dumps(DOCUMENTED))
+    for path, value in changes:
+        *parents, last = path.split(".")
+        target = document
+        for name in parents:
+            target = target.get(name) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            if value is _DELETE:
+                target.pop(last, None)
+            else:
+                target[last] = value
+    plain = chirpstack._plain_uplink(document)
+    try:
+        general: Any = chirpstack._parse(document, event="up", now=NOW)
+    except DecodeError as exc:
+        general = exc
+    if plain is not None:
+        assert plain == general
+    if not changes:
+        assert plain is not None, "the documented uplink takes the plain path"

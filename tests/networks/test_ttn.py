@@ -244,3 +244,91 @@ def test_message_body_omits_defaults_as_the_stack_does() -> None:
     assert not {"f_port", "f_cnt", "frm_payload"} & message.keys()
     assert document["end_device_ids"]["dev_eui"] == "02EE0000000000AB"
     assert "simulated" not in document
+
+
+_variants = st.one_of(
+    _json,
+    st.sampled_from(
+        [
+            "16",
+            16.0,
+            "",
+            "AYY=",
+            "AYY",
+            "AY==",
+            "AYZ=",
+            " AYY=",
+            "2026-03-12T18:05:14Z",
+            "2026-03-12T18:05:14.5+00:00",
+            "2026-03-12T19:05:14+01:00",
+            "2026-03-12 18:05:14Z",
+            "2026-02-30T18:05:14Z",
+            "1970-01-01T00:00:00Z",
+            "1.5s",
+            "868100000",
+            "0004a30b001c2abc",
+            -97,
+            -97.5,
+            7.2,
+            0,
+            255,
+            2**32,
+            True,
+            [],
+            {},
+            [{"rssi": -90, "snr": 1, "gateway_ids": {"gateway_id": "g"}}],
+            [{"channel_rssi": -80}, {"rssi": "x"}],
+            {"data_rate": {"lora": {"spreading_factor": 7, "bandwidth": 125000}}},
+            {"data_rate": {"lora": {"spreading_factor": "7"}}, "frequency": 868100000.0},
+            {"data_rate": []},
+        ]
+    ),
+)
+_all_paths = st.sampled_from(
+    [
+        "end_device_ids.dev_eui",
+        "end_device_ids.device_id",
+        "end_device_ids.application_ids",
+        "end_device_ids.application_ids.application_id",
+        "received_at",
+        "simulated",
+        "uplink_message.f_port",
+        "uplink_message.f_cnt",
+        "uplink_message.frm_payload",
+        "uplink_message.session_key_id",
+        "uplink_message.rx_metadata",
+        "uplink_message.settings",
+        "uplink_message.settings.frequency",
+        "uplink_message.settings.data_rate",
+        "uplink_message.received_at",
+        "uplink_message.consumed_airtime",
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.tuples(_all_paths, _variants | st.just(_DELETE)), min_size=0, max_size=4))
+def test_the_plain_reader_agrees_with_the_general_one(changes: list[tuple[str, Any]]) -> None:
+    """Wherever the one-pass reader answers, it answers what the field-by-field one does."""
+    from lora_emotion.networks import ttn
+
+    document = json.loads(json.dumps(DOCUMENTED))
+    for path, value in changes:
+        *parents, last = path.split(".")
+        target = document
+        for name in parents:
+            target = target.get(name) if isinstance(target, dict) else None
+        if isinstance(target, dict):
+            if value is _DELETE:
+                target.pop(last, None)
+            else:
+                target[last] = value
+    plain = ttn._plain_uplink(document)
+    try:
+        general: Any = ttn._parse(document, now=NOW)
+    except DecodeError as exc:
+        general = exc
+    if plain is not None:
+        assert plain == general
+    if not changes:
+        assert plain is not None, "the documented uplink takes the plain path"
