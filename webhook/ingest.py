@@ -26,14 +26,16 @@ from lora_emotion.labels import LabelRegistry
 from . import metrics
 from .adapters import JSON_MEDIA_TYPES, NetworkAdapter
 from .config import Settings
-from .errors import BodyTooLargeError, StoreUnavailableError
+from .errors import BodyTooLargeError, StoreLimitError, StoreUnavailableError
 from .storage import new_delivery
 from .writer import GroupCommitWriter
 
-__all__ = ["JSON_MEDIA_TYPES", "Ingest", "kept_headers"]
+__all__ = ["JSON_MEDIA_TYPES", "MAX_HEADER_LENGTH", "Ingest", "kept_headers"]
 
 log = logging.getLogger("lora_emotion.webhook.ingest")
 
+#: Longest kept header (name and value), as common proxies limit a header line (nginx: 8 KiB).
+MAX_HEADER_LENGTH = 8_192
 _KEPT_HEADERS = frozenset(
     {
         b"content-type",
@@ -61,12 +63,20 @@ def kept_headers(headers: Mapping[bytes, bytes]) -> dict[str, str]:
 
     ``headers`` maps lowercase names to values, as ASGI gives them. The message token and any
     credential header are never kept.
+
+    Raises:
+        StoreLimitError: a kept header is longer than :data:`MAX_HEADER_LENGTH` (422).
     """
     kept = {}
     for name, value in headers.items():
         if name in _NEVER_KEPT:
             continue
         if name.startswith(b"things-") or name in _KEPT_HEADERS:
+            if len(name) + len(value) > MAX_HEADER_LENGTH:
+                raise StoreLimitError(
+                    f"{len(value)} bytes, more than the {MAX_HEADER_LENGTH} kept of a header",
+                    field=f"header {name.decode('latin-1')}",
+                )
             kept[name.decode("latin-1")] = value.decode("latin-1")
     return kept
 

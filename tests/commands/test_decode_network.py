@@ -59,9 +59,7 @@ def test_every_network_prints_the_same_pack(
     assert resolved[0].time == TIME
 
 
-def test_a_batch_keeps_each_entrys_time(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_batch_keeps_each_entrys_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     batch = next(v for v in VECTORS["vectors"] if v["name"] == "batch-readings-fer2013")
     path = tmp_path / "up.json"
     path.write_bytes(_bodies(batch["fport"], bytes.fromhex(batch["hex"]))["chirpstack"])
