@@ -39,7 +39,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lora_emotion.kpn import (
+from lora_emotion.networks.kpn import (
     EMOTION_NAME,
     MAX_DEVICE_LENGTH,
     PAYLOAD_NAME,
@@ -218,8 +218,9 @@ def new_delivery(
     """Turn a parsed delivery into the rows the store writes.
 
     Args:
-        delivery: from :func:`lora_emotion.kpn.parse_delivery`.
-        plug_uuid: the destination it came through.
+        delivery: from :func:`lora_emotion.networks.kpn.parse_delivery` (KPN) or
+            :func:`lora_emotion.networks.delivery_of` (the other networks).
+        plug_uuid: the KPN destination or the network's application it came through.
         received_at: the receiver's clock when it arrived, seconds since the Unix epoch.
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, UniqueConstraint, func, insert, inspect, sele
 from sqlalchemy.exc import IntegrityError
 from webhook_support import DEVICE, THINGSML_HAPPY, payload_body
 
-from lora_emotion.kpn import parse_delivery
+from lora_emotion.networks.kpn import parse_delivery
 
 NOW = 1_700_000_000.0
 

@@ -14,7 +14,7 @@ from typing import Literal
 
 import httpx
 
-from lora_emotion.kpn import delivery_body, message_token, raw_payload_records
+from lora_emotion.networks.kpn import delivery_body, message_token, raw_payload_records
 
 PLUG = "6f1c3a52-0d3e-4b7e-9a51-0c2b9f8e7a10"
 SECRET = "Kpn-Shared-0123456789-abcdefghij-XYZ!"

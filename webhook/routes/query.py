@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Row
 
-from lora_emotion.kpn import DEVEUI_URN_PREFIX
+from lora_emotion.networks.kpn import DEVEUI_URN_PREFIX
 
 from .. import storage
 from ..deps import ReaderDep, StoreDep
