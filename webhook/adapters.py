@@ -19,7 +19,7 @@ from lora_emotion.errors import VerificationError
 from lora_emotion.labels import LabelRegistry
 from lora_emotion.networks import Network, NetworkUplink, delivery_of
 from lora_emotion.networks.chirpstack import parse_event
-from lora_emotion.networks.credentials import matching_applications, presented_token
+from lora_emotion.networks.credentials import ApplicationTokens, presented_token
 from lora_emotion.networks.kpn import Delivery, parse_delivery, verify_token
 from lora_emotion.networks.ttn import parse_message
 
@@ -159,7 +159,8 @@ class _TokenAdapter:
     _what: str
 
     def __init__(self, tokens: Mapping[str, list[str]]) -> None:
-        self._tokens = dict(tokens)
+        self._applications_known = frozenset(tokens)
+        self._tokens = ApplicationTokens(tokens)
 
     def _applications(self, headers: Mapping[bytes, bytes]) -> frozenset[str]:
         token = presented_token(
@@ -172,7 +173,7 @@ class _TokenAdapter:
             )
         if not self._tokens:
             raise UnknownDestinationError(f"no {self._what} application is configured")
-        applications = matching_applications(token, self._tokens)
+        applications = self._tokens.matching(token)
         if not applications:
             raise VerificationError(
                 f"the token is not one of any configured {self._what} application"
@@ -181,7 +182,7 @@ class _TokenAdapter:
 
     def _check_application(self, application: str | None, allowed: frozenset[str]) -> str:
         key = (application or "").strip().lower()
-        if key not in self._tokens:
+        if key not in self._applications_known:
             raise UnknownDestinationError(
                 f"application {application!r} is not a configured {self._what} application"
             )

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-__all__ = ["matching_applications", "presented_token"]
+__all__ = ["ApplicationTokens", "matching_applications", "presented_token"]
 
 
 def presented_token(authorization: str | None, api_key: str | None) -> str | None:
@@ -34,21 +34,46 @@ def _digest(text: str) -> bytes:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
+class ApplicationTokens:
+    """The configured tokens of every application, ready to compare.
+
+    Args:
+        tokens_by_application: application id -> its current tokens (several during a
+            rotation).
+    """
+
+    __slots__ = ("_digests",)
+
+    def __init__(self, tokens_by_application: Mapping[str, Sequence[str]]) -> None:
+        # Digested once: every request compares against all of them.
+        self._digests = [
+            (application, [_digest(token) for token in tokens])
+            for application, tokens in tokens_by_application.items()
+        ]
+
+    def __bool__(self) -> bool:
+        return bool(self._digests)
+
+    def matching(self, token: str) -> frozenset[str]:
+        """The applications one of whose tokens is ``token``.
+
+        Every configured token is compared, whatever the earlier ones gave, and each
+        comparison is ``hmac.compare_digest`` of SHA-256 digests (equal lengths), so the time
+        taken tells nothing about the token, not even its length.
+        """
+        offered = _digest(token)
+        matched = set()
+        for application, digests in self._digests:
+            found = False
+            for candidate in digests:
+                found |= hmac.compare_digest(candidate, offered)
+            if found:
+                matched.add(application)
+        return frozenset(matched)
+
+
 def matching_applications(
     token: str, tokens_by_application: Mapping[str, Sequence[str]]
 ) -> frozenset[str]:
-    """The applications one of whose tokens is ``token``.
-
-    Every configured token is compared, whatever the earlier ones gave, and each comparison is
-    ``hmac.compare_digest`` of SHA-256 digests (equal lengths), so the time taken tells nothing
-    about the token, not even its length.
-    """
-    offered = _digest(token)
-    matched = set()
-    for application, tokens in tokens_by_application.items():
-        found = False
-        for candidate in tokens:
-            found |= hmac.compare_digest(_digest(candidate), offered)
-        if found:
-            matched.add(application)
-    return frozenset(matched)
+    """The applications one of whose tokens is ``token``: :meth:`ApplicationTokens.matching`."""
+    return ApplicationTokens(tokens_by_application).matching(token)
