@@ -170,14 +170,13 @@ def test_metadata_names_only_what_is_known() -> None:
         fcnt=3, application="app", radio=RadioMetadata(rssi=-100.0, gateways=2), simulated=True
     )
     assert uplink.metadata() == {
-        "network": "ttn",
         "fcnt": 3,
         "application": "app",
         "rssi": -100.0,
         "gateways": 2,
         "simulated": True,
     }
-    assert _uplink().metadata() == {"network": "ttn"}
+    assert _uplink().metadata() == {}
 
 
 @pytest.mark.parametrize("eui", ["02ee0000000000ab", "02EE0000000000AB", "02Ee0000000000aB"])

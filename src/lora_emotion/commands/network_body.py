@@ -57,7 +57,7 @@ def _record(item: Measurement, base_time: float | None) -> Record:
 
 def _describe(uplink: NetworkUplink) -> str:
     parts = [f"{uplink.network} uplink of {uplink.dev_eui}", f"FPort {uplink.fport}"]
-    parts += [f"{name} {value}" for name, value in uplink.metadata().items() if name != "network"]
+    parts += [f"{name} {value}" for name, value in uplink.metadata().items()]
     return ", ".join(parts)
 
 

@@ -116,8 +116,11 @@ class NetworkUplink:
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
     def metadata(self) -> dict[str, Any]:
-        """What the store keeps beside the readings: counter, radio, names, simulation flag."""
-        out: dict[str, Any] = {"network": self.network}
+        """What the store keeps beside the readings: counter, radio, names, simulation flag.
+
+        Not the network itself: the store has a column for that.
+        """
+        out: dict[str, Any] = {}
         if self.fcnt is not None:
             out["fcnt"] = self.fcnt
         if self.application is not None:
