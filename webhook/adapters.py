@@ -64,8 +64,6 @@ class NetworkAdapter(Protocol):
     """Verifies and takes apart one network's requests."""
 
     network: Network
-    #: The scheme named in ``WWW-Authenticate`` when a request is refused with 401.
-    auth_scheme: str
 
     def check_media_type(self, headers: Mapping[bytes, bytes]) -> None:
         """Refuse a body this network does not send, before it is read.
@@ -117,7 +115,6 @@ class KpnAdapter:
     """KPN Things: ``Things-Message-Token`` = SHA-256(body || secret of the destination)."""
 
     network: Network = "kpn"
-    auth_scheme = "Things-Message-Token"
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -155,7 +152,6 @@ class _TokenAdapter:
     """The Things Stack and ChirpStack: a static token per application, in a header."""
 
     network: Network
-    auth_scheme = "Bearer"
     _what: str
 
     def __init__(self, tokens: Mapping[str, list[str]]) -> None:

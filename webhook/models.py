@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryPage",
     "DeviceOut",
     "DevicePage",
+    "EventIgnored",
     "Problem",
     "ReadingOut",
     "ReadingPage",
@@ -34,6 +35,13 @@ class UplinkAccepted(BaseModel):
     readings: int = Field(description="Resolved records, including those decoded from a payload.")
     decode_status: Literal["ok", "error", "none"]
     decode_error: str | None
+
+
+class EventIgnored(BaseModel):
+    """The answer to a message that is no uplink (a join, an acknowledgement, a log event)."""
+
+    status: Literal["ignored"]
+    event: str = Field(description="The message or event type, as the network names it.")
 
 
 class DeviceOut(BaseModel):

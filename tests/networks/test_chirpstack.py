@@ -279,3 +279,14 @@ def test_the_plain_reader_agrees_with_the_general_one(changes: list[tuple[str, A
         assert plain == general
     if not changes:
         assert plain is not None, "the documented uplink takes the plain path"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [("fCnt", {"x": 1}), ("rxInfo", [""]), ("time", "later"), ("deviceInfo.devEui", 5)],
+)
+def test_other_events_with_fields_chirpstack_would_not_send_are_refused(
+    path: str, value: Any
+) -> None:
+    with pytest.raises(DecodeError, match=path.split(".")[-1]):
+        parse_event(_changed(path, value), event="join", now=NOW)

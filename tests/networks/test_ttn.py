@@ -332,3 +332,20 @@ def test_the_plain_reader_agrees_with_the_general_one(changes: list[tuple[str, A
         assert plain == general
     if not changes:
         assert plain is not None, "the documented uplink takes the plain path"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("dev_eui", 5), ("dev_eui", "02EE"), ("device_id", []), ("received_at", "soon")],
+)
+def test_other_messages_with_fields_the_stack_would_not_send_are_refused(
+    field: str, value: Any
+) -> None:
+    ids = {**DOCUMENTED["end_device_ids"]}
+    document: dict[str, Any] = {"end_device_ids": ids, "join_accept": {}}
+    if field == "received_at":
+        document["received_at"] = value
+    else:
+        ids[field] = value
+    with pytest.raises(DecodeError, match=field):
+        parse_message(_body(document), now=NOW)

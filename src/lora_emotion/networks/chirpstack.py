@@ -211,6 +211,7 @@ def _parse(loaded: dict[str, Any], *, event: str, now: float) -> NetworkUplink |
     document = Fields(loaded)
     info = document.object("deviceInfo", required=event == UPLINK_EVENT)
     if event != UPLINK_EVENT:
+        _check_shared_fields(document, info)
         return OtherEvent(network="chirpstack", event=event, application=info.text("applicationId"))
     application = info.text("applicationId", required=True)
     key = document.text("deduplicationId", required=True)
@@ -230,6 +231,25 @@ def _parse(loaded: dict[str, Any], *, event: str, now: float) -> NetworkUplink |
         device_name=info.text("deviceName"),
         radio=_radio(document),
     )
+
+
+def _check_shared_fields(document: Fields, info: Fields) -> None:
+    """Check the fields an event shares with ``up`` events, where it has them.
+
+    An event that is not stored is still refused (422) when a field it carries is not what
+    ChirpStack would send: it is not from ChirpStack, or not from the version this reads.
+    """
+    for name in ("applicationId", "deviceName"):
+        info.text(name)
+    if info.has("devEui"):
+        dev_eui_of(info.text("devEui"), field=info.where("devEui"))
+    document.text("deduplicationId")
+    if document.has("time"):
+        parse_time(document.text("time"), field="time")
+    document.integer("fCnt", low=0, high=_MAX_FCNT)
+    document.integer("fPort", low=0, high=255)
+    document.base64("data")
+    _radio(document)
 
 
 def event_body(

@@ -317,11 +317,26 @@ def _parse(loaded: dict[str, Any], *, now: float) -> NetworkUplink | OtherEvent:
         return _uplink(document, ids, application, now=now)
     for name in MESSAGE_TYPES:
         if document.has(name):
+            _check_shared_fields(document, ids)
             return OtherEvent(network="ttn", event=name, application=application)
     raise DecodeError(
         "no uplink_message nor any other message type (" + ", ".join(MESSAGE_TYPES) + ")",
         field="body",
     )
+
+
+def _check_shared_fields(document: Fields, ids: Fields) -> None:
+    """Check the fields every message type shares with uplink messages, where it has them.
+
+    A message that is not stored is still refused (422) when a field it carries is not what
+    The Things Stack would send.
+    """
+    ids.text("device_id")
+    if ids.has("dev_eui"):
+        dev_eui_of(ids.text("dev_eui"), field=ids.where("dev_eui"))
+    if document.has("received_at"):
+        parse_time(document.text("received_at"), field="received_at")
+    document.flag("simulated")
 
 
 def message_body(

@@ -269,7 +269,10 @@ def test_other_chirpstack_events_are_200_and_counted(client: TestClient, event: 
 
 def test_other_ttn_messages_are_200_and_not_stored(client: TestClient) -> None:
     body = {
-        "end_device_ids": {"application_ids": {"application_id": TTN_APP}, "dev_eui": "02EE"},
+        "end_device_ids": {
+            "application_ids": {"application_id": TTN_APP},
+            "dev_eui": "02EE0000000000AB",
+        },
         "join_accept": {"session_key_id": "AXZ="},
     }
     answer = post_ttn(client, json.dumps(body).encode())
