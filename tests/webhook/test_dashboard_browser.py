@@ -39,6 +39,16 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
 # Simulating relays costs about 1 s of CPU per device-hour: two hours make a readable page.
 HISTORY_S = 2 * 3600
 DEVICES = 6
+# Listed read-only on the fleet page (the alerts module evaluates them; here they only show).
+ALERT_RULES = """
+[[alerts.rules]]
+name = "angry-often"
+kind = "sustained"
+label = "angry"
+k = 3
+n = 5
+severity = "warning"
+"""
 
 
 def _chromium() -> str:
@@ -53,8 +63,11 @@ def _chromium() -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A server on a fresh SQLite file with 2 h of history from six simulated relays."""
-    database = tmp_path_factory.mktemp("browser") / "dashboard.sqlite3"
-    running = ServerProcess(f"sqlite:///{database}")
+    workdir = tmp_path_factory.mktemp("browser")
+    database = workdir / "dashboard.sqlite3"
+    config = workdir / "webhook.toml"
+    config.write_text(ALERT_RULES, encoding="utf-8")
+    running = ServerProcess(f"sqlite:///{database}", env={"LORA_EMOTION_CONFIG": str(config)})
     running.start()
     fleet = Fleet(
         FleetConfig(
@@ -122,6 +135,9 @@ def test_dashboard_in_a_real_browser(server: ServerProcess) -> None:
         rows = page.locator("#fleet tbody tr")
         assert rows.count() == DEVICES
         assert page.locator("#mix-chart canvas").count() >= 1
+        page.wait_for_selector("#alerts-box:not([hidden])")
+        rules = page.locator("#alert-rules").inner_text()
+        assert "angry-often" in rules and "sustained" in rules and "label angry" in rules
 
         # A simulated delivery appears live within a second.
         dev_eui = page.locator("#fleet tbody tr a.device").first.inner_text()

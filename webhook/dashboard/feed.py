@@ -35,7 +35,7 @@ import orjson
 import psycopg
 from sqlalchemy import Engine, select
 
-from lora_emotion.kpn import EMOTION_NAME
+from lora_emotion.networks.kpn import EMOTION_NAME
 
 from ..commits import NOTIFY_CHANNEL, libpq_url
 from ..schema import deliveries, readings

@@ -34,7 +34,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from lora_emotion.kpn import EMOTION_NAME
+from lora_emotion.networks.kpn import EMOTION_NAME
 
 from ..schema import (
     deliveries,

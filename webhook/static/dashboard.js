@@ -408,22 +408,36 @@
   // --- alert rules (when the service has them) ------------------------------------------
 
   async function loadAlertRules() {
-    // Only a service with the alerts module has the route (asking blindly would log a 404).
+    // Read-only, from the alerts API; a service without that module has no such route (asking
+    // blindly would log a 404).
     const openapi = await api("/openapi.json");
     if (!openapi.paths || !openapi.paths["/alerts/rules"]) return;
     const data = await api("/alerts/rules");
-    const rules = Array.isArray(data) ? data : (data.rules || []);
+    const rules = data.rules || [];
     const box = document.getElementById("alert-rules");
-    const table = el("table", { class: "rules" }, el("thead", {}, el("tr", {}, ...["Rule", "Kind", "Severity", "Devices", "Cooldown"].map((h) => el("th", { text: h })))));
+    const head = ["Rule", "Kind", "Condition", "Severity", "Devices", "Cooldown", "Channels"];
+    const table = el("table", { class: "rules" }, el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { text: h })))));
     const body = el("tbody");
     for (const r of rules) {
-      const devices = r.devices == null ? "all" : (Array.isArray(r.devices) ? r.devices.join(", ") : String(r.devices));
-      body.append(el("tr", {}, el("td", { text: r.name || r.id || "" }), el("td", { text: r.kind || r.type || "" }),
-        el("td", { text: r.severity || "" }), el("td", { text: devices }),
-        el("td", { text: r.cooldown_s != null ? r.cooldown_s + " s" : (r.cooldown || "") })));
+      const devices = r.devices ? r.devices.map(shortUrn).join(", ") : (r.tag ? "tag " + r.tag : "all");
+      const condition = Object.entries(r.condition || {}).filter(([, v]) => v != null)
+        .map(([k, v]) => k + " " + (Array.isArray(v) ? v.join("/") : v)).join(", ");
+      body.append(el("tr", {},
+        el("td", { text: r.name }), el("td", { text: r.kind }), el("td", { class: "status", text: condition }),
+        el("td", { text: r.severity }), el("td", { text: devices }),
+        el("td", { text: r.cooldown_s + " s" + (r.recovery ? ", recovery notice" : "") }),
+        el("td", { text: (r.channels || []).join(", ") || "—" })));
     }
     table.append(body);
     box.replaceChildren(rules.length ? table : el("p", { class: "muted", text: "No alert rules are configured." }));
+    const recent = await api("/alerts?limit=10");
+    const list = el("ol", { class: "live-list" });
+    for (const a of recent.alerts || []) {
+      list.append(el("li", {}, el("span", { class: a.status === "firing" ? "silent" : "ok", text: a.status }), " ",
+        el("a", { href: "#/device/" + encodeURIComponent(a.device), text: shortUrn(a.device) }), " ",
+        a.summary, el("small", { class: "muted", text: " · " + a.severity + " · " + ago(a.created_at) })));
+    }
+    if (list.children.length) box.append(el("h3", { text: "Recent alerts" }), list);
     document.getElementById("alerts-box").hidden = false;
   }
 
