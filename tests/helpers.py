@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from fastapi.testclient import TestClient
 from lora_emotion.webhook.config import Settings
+from lora_emotion.webhook.eventloop import LOOP_FACTORY
 from lora_emotion.webhook.main import create_app
-from lora_emotion.webhook.protocol import CoalescingHttpToolsProtocol
 
 from lora_emotion.fleet import (
     DEFAULT_PLUG_UUID,
@@ -82,7 +82,7 @@ class LiveWebhook:
             log_level="warning",
             access_log=False,
             lifespan="on",
-            http=CoalescingHttpToolsProtocol,  # as `lora-emotion serve` runs it
+            loop=LOOP_FACTORY,  # as `lora-emotion serve` runs it
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

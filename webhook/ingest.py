@@ -8,6 +8,7 @@ with the token or the secret.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -33,7 +34,7 @@ from .errors import (
 from .storage import new_delivery
 from .writer import GroupCommitWriter
 
-__all__ = ["JSON_MEDIA_TYPES", "MAX_HEADER_LENGTH", "Ingest", "kept_headers"]
+__all__ = ["JSON_MEDIA_TYPES", "MAX_HEADER_LENGTH", "Ingest", "IngestEndpoint", "kept_headers"]
 
 log = logging.getLogger("lora_emotion.webhook.ingest")
 
@@ -219,3 +220,30 @@ class Ingest:
         )
         await send({"type": "http.response.body", "body": answer})
         metrics.DELIVERY_SECONDS.observe(time.perf_counter() - started)
+
+
+class IngestEndpoint:
+    """A network's delivery route as a plain ASGI endpoint: ``Route(path, IngestEndpoint(...))``.
+
+    It is an ordinary route of the application, so middleware added with
+    ``app.add_middleware`` sees deliveries and their answers like any other request, and
+    project errors are answered by the application's exception handler. Being plain ASGI it
+    skips what FastAPI does for a declared route (a ``Request`` object, dependency solving,
+    response validation), which measured at about as much CPU as the delivery's own work.
+
+    The pipeline is set up per process by the lifespan and found on ``app.state`` under
+    ``state_key``, so one class serves any network whose pipeline is an ASGI callable like
+    :class:`Ingest`.
+    """
+
+    __slots__ = ("state_key",)
+
+    def __init__(self, state_key: str = "ingest") -> None:
+        self.state_key = state_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pipeline = getattr(scope["app"].state, self.state_key, None)
+        if pipeline is None:
+            raise StoreUnavailableError("the service is starting or stopping")
+        with contextlib.suppress(ClientDisconnect):  # nothing was stored, nobody is listening
+            await pipeline(scope, receive, send)

@@ -16,22 +16,24 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
+from starlette.types import Scope
 
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from .alerts import AlertService
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
 from .ingest import Ingest
 from .logs import redactor
 from .migrations import migrate
-from .routes import health, query, uplinks
+from .routes import alerts, health, query, uplinks
 from .storage import STORE_UNAVAILABLE, create_store, unavailable
 from .writer import GroupCommitWriter
 
@@ -127,6 +129,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redactor.set_secrets(
         [s.get_secret_value() for values in settings.destinations.values() for s in values]
         + [t.get_secret_value() for t in settings.read_tokens]
+        + settings.alerts.secrets()
     )
     store = create_store(
         settings.database_url,
@@ -134,17 +137,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         read_pool_size=settings.read_pool_size,
     )
     version = await run_in_threadpool(migrate, store.write_engine)
+    registry = _registry(settings)
+    alerting = AlertService(settings.alerts, registry, store)
     writer = GroupCommitWriter(
         open_batch_writer(
-            store, concurrency=settings.commit_concurrency, timeout_s=settings.store_timeout_s
+            store,
+            concurrency=settings.commit_concurrency,
+            timeout_s=settings.store_timeout_s,
+            alerts=alerting.hook if alerting.needed else None,
         ),
         batch_max=settings.batch_max,
         timeout_s=settings.store_timeout_s,
     )
     writer.start()
+    alerting.start()
     thresholds = _tune_gc()
     app.state.store = store
-    app.state.ingest = Ingest(settings, _registry(settings), writer)
+    app.state.alerts = alerting
+    app.state.ingest = Ingest(settings, registry, writer)
     log.info(
         "webhook ready",
         extra={
@@ -159,6 +169,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await writer.close()
+        await alerting.close()
         store.dispose()
         gc.unfreeze()
         gc.set_threshold(*thresholds)
@@ -181,41 +192,9 @@ def _route_path(scope: Scope) -> str:
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-class WebhookApp(FastAPI):
-    """The FastAPI application, with KPN deliveries answered before its middleware and routing.
-
-    Why: a delivery is the one request that arrives by the thousand per second, and FastAPI's
-    layers (telemetry, body limit, exception and exit-stack middleware, included-router
-    matching, dependency solving, the Request object) took about as much CPU per delivery as
-    verifying, decoding and committing it (py-spy, bench/webhook_bench.py). The route is still
-    declared in ``routes/uplinks.py`` for the OpenAPI document, and project errors still reach
-    the client through :func:`_error_response`, the same mapping the exception handler uses.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        ingest: Ingest | None = getattr(self.state, "ingest", None)
-        if (
-            ingest is None
-            or scope["type"] != "http"
-            or scope["method"] != "POST"
-            or _route_path(scope) != uplinks.INGEST_PATH
-        ):
-            await super().__call__(scope, receive, send)
-            return
-        try:
-            await ingest(scope, receive, send)
-        except LoraEmotionError as exc:
-            await _error_response(uplinks.INGEST_PATH, exc)(scope, receive, send)
-        except ClientDisconnect:
-            pass  # nothing was stored and nobody is listening
-        except Exception:
-            log.exception("delivery failed", extra={"event": "internal_error"})
-            await JSONResponse({"detail": "internal error"}, status_code=500)(scope, receive, send)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application; ``settings`` overrides :func:`get_settings` when given."""
-    app = WebhookApp(
+    app = FastAPI(
         title="lora-emotion webhook",
         version="1",
         description=DESCRIPTION,
@@ -223,9 +202,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
-    app.include_router(uplinks.router)
+    # First in the table: the route that arrives by the thousand per second is matched first.
+    app.router.routes[:0] = uplinks.routes()
     app.include_router(query.router)
     app.include_router(health.router)
+    app.include_router(alerts.router)
+
+    def openapi() -> dict[str, Any]:
+        """The OpenAPI document, with the delivery routes FastAPI does not declare itself."""
+        if app.openapi_schema is None:
+            app.openapi_schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=[*uplinks.openapi_router.routes, *app.routes],
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     async def project_error(request: Request, exc: Exception) -> JSONResponse:
         """Answer any project error with its own HTTP status and message, and a store that

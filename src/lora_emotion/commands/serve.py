@@ -47,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="log every request (costs about a third of the request rate)",
     )
     parser.add_argument(
+        "--loop",
+        default="lora_emotion.webhook.eventloop:new_event_loop",
+        help="uvicorn's event loop: auto, asyncio, uvloop or module:factory (default: uvloop "
+        "or asyncio, writing each response in one piece; see docs/webhook.md)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="validate the configuration, migrate the store, exit"
     )
     parser.set_defaults(handler=run)
@@ -64,5 +70,6 @@ def run(args: argparse.Namespace) -> int:
         database_url=args.database_url,
         access_log=args.access_log,
         check=args.check,
+        loop=args.loop,
     )
     return code

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -11,8 +13,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lora_emotion.webhook import metrics, schema
+from lora_emotion.webhook.config import Settings
+from lora_emotion.webhook.main import create_app
 from lora_emotion.webhook.storage import Store
 from sqlalchemy import func, select
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from webhook_support import (
     DEV_EUI,
     DEVICE,
@@ -349,3 +355,94 @@ def test_a_duplicate_answers_the_original_delivery_id(deliver: Any) -> None:
     first, again = deliver(payload_body()), deliver(payload_body(layout="merged"))
     assert again.json()["status"] == "duplicate"
     assert again.json()["delivery_id"] == first.json()["delivery_id"] is not None
+
+
+class RecordingMiddleware:
+    """A user's pure ASGI middleware: records each request and its answer, tags the answer."""
+
+    def __init__(self, app: ASGIApp, seen: list[tuple[str, str, int]]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.seen.append((scope["method"], scope["path"], message["status"]))
+                message["headers"] = [*message.get("headers", []), (b"x-seen-by", b"recorder")]
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+def test_user_middleware_wraps_deliveries_and_their_answers(tmp_path: Path) -> None:
+    """Ingest is an ordinary route: CORS or telemetry added by a user sees every delivery."""
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+            destinations={PLUG: [SECRET]},
+            read_tokens=[READ_TOKEN],
+        )
+    )
+    seen: list[tuple[str, str, int]] = []
+    app.add_middleware(RecordingMiddleware, seen=seen)
+    app.add_middleware(
+        CORSMiddleware, allow_origins=["https://portal.example"], allow_methods=["POST"]
+    )
+    body = payload_body()
+    with TestClient(app) as client:
+        stored = client.post(
+            "/uplinks/kpn",
+            content=body,
+            headers={**signed_headers(body), "Origin": "https://portal.example"},
+        )
+        refused = client.post(
+            "/uplinks/kpn", content=body, headers=signed_headers(body, secret="x")
+        )
+        preflight = client.options(
+            "/uplinks/kpn",
+            headers={
+                "Origin": "https://portal.example",
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+    assert stored.status_code == 200 and stored.json()["status"] == "stored"
+    assert stored.headers["x-seen-by"] == "recorder"
+    assert stored.headers["access-control-allow-origin"] == "https://portal.example"
+    assert refused.status_code == 401 and refused.headers["x-seen-by"] == "recorder"
+    assert refused.headers["www-authenticate"] == "Things-Message-Token"
+    assert (
+        preflight.status_code == 200 and "POST" in preflight.headers["access-control-allow-methods"]
+    )
+    assert seen == [("POST", "/uplinks/kpn", 200), ("POST", "/uplinks/kpn", 401)]
+
+
+def test_delivery_route_is_in_the_openapi_document_once(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    operation = document["paths"]["/uplinks/kpn"]
+    assert list(operation) == ["post"]
+    assert {p["name"] for p in operation["post"]["parameters"]} == {
+        "Things-Plug-UUID",
+        "Things-Message-Token",
+    }
+    assert client.get("/uplinks/kpn").status_code == 405
+
+
+def test_no_private_module_of_a_dependency_is_imported() -> None:
+    """The service uses its dependencies' public interfaces only (uvicorn has no upper bound)."""
+    root = Path(__file__).resolve().parents[3]
+    sources = [*(root / "webhook").rglob("*.py"), *(root / "src" / "lora_emotion").rglob("*.py")]
+    private = re.compile(
+        r"^\s*(?:from|import)\s+(?:uvicorn\.protocols|uvicorn\.supervisors|uvicorn\._"
+        r"|starlette\._|fastapi\._|pydantic\._|sqlalchemy\._|psycopg\._)",
+        re.MULTILINE,
+    )
+    found = [
+        f"{path}: {m.group(0).strip()}"
+        for path in sources
+        for m in private.finditer(path.read_text())
+    ]
+    assert found == []

@@ -1,4 +1,4 @@
-"""The HTTP protocol `lora-emotion serve` runs: one write per response, HTTP unchanged."""
+"""The event loop `lora-emotion serve` runs: one write per response, HTTP unchanged."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from lora_emotion.webhook.protocol import CoalescingHttpToolsProtocol, _TurnBufferedTransport
+from lora_emotion.webhook.eventloop import LOOP_FACTORY, _TurnBufferedTransport
 
 
 class RecordingTransport:
@@ -128,7 +128,7 @@ def _server() -> Iterator[int]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        _app, host="127.0.0.1", port=port, log_level="warning", http=CoalescingHttpToolsProtocol
+        _app, host="127.0.0.1", port=port, log_level="warning", loop=LOOP_FACTORY
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -200,3 +200,33 @@ def test_http_over_the_protocol() -> None:
                 received += chunk
             assert received.count(b"HTTP/1.1 200 OK") == 2
             assert received.index(b"echo:a") < received.index(b"echo:b")
+
+
+class _Recorder(asyncio.Protocol):
+    def __init__(self, made: asyncio.Future[Any]) -> None:
+        self.made = made
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.write(b"head;")  # type: ignore[attr-defined]
+        transport.write(b"body")  # type: ignore[attr-defined]
+        self.made.set_result(transport)
+
+
+def test_the_loops_servers_give_each_connection_a_turn_buffered_transport() -> None:
+    loop = uvicorn.Config(_app, loop=LOOP_FACTORY).get_loop_factory()
+    assert loop is not None
+    with asyncio.Runner(loop_factory=loop) as runner:
+        runner.run(_servers_give_a_turn_buffered_transport())
+
+
+async def _servers_give_a_turn_buffered_transport() -> None:
+    made: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    server = await asyncio.get_running_loop().create_server(lambda: _Recorder(made), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    transport = await asyncio.wait_for(made, 10)
+    assert isinstance(transport, _TurnBufferedTransport)
+    assert await asyncio.wait_for(reader.readexactly(9), 10) == b"head;body"
+    writer.close()
+    server.close()
+    await server.wait_closed()
