@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from lora_emotion.webhook.migrations import MIGRATIONS
 
 from lora_emotion.cli import main
-from lora_emotion.webhook.migrations import MIGRATIONS
 
 
 @pytest.fixture(autouse=True)
