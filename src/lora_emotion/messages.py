@@ -26,6 +26,7 @@ __all__ = [
     "LAYOUTS",
     "MAX_PAYLOAD",
     "MESSAGE_TYPES",
+    "PROBABILITY_SCALE",
     "PROTOCOL_VERSION",
     "STATUS_PORT",
     "SUMMARY_MAX_READINGS",
@@ -45,6 +46,7 @@ __all__ = [
     "Vitals",
     "decode",
     "encode",
+    "largest_remainder",
     "port_of",
     "quantise_distribution",
     "set_id_of_port",
@@ -266,15 +268,44 @@ def _exact_length(data: bytes, expected: int, field_name: str) -> None:
 # -- b: distribution --------------------------------------------------------------------------
 
 
+#: Probabilities become integer weights on this scale before quantisation:
+#: lcm(1..16) * 5, divisible by 100 and by every whole number up to 16, so decoded percentages
+#: and small-integer ratios (4/6, 1/7, ...) become exact integer ratios (docs/payload-format.md
+#: section 4.1).
+PROBABILITY_SCALE = 3_603_600
+#: The weights of accepted probabilities sum to PROBABILITY_SCALE within 1 %.
+PROBABILITY_SUM_TOLERANCE = PROBABILITY_SCALE // 100
+
+
+def largest_remainder(weights: Sequence[int], total: int = DISTRIBUTION_TOTAL) -> list[int]:
+    """Whole shares of ``total`` by largest remainder, ties to the lower index, in integers.
+
+    The one quantisation rule (docs/payload-format.md section 4.1). ``weights`` are
+    non-negative integers with a positive sum; the caller checks that.
+    """
+    mass = sum(weights)
+    shares = [w * total // mass for w in weights]
+    remainders = [w * total % mass for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 def quantise_distribution(
     probabilities: Sequence[float], total: int = DISTRIBUTION_TOTAL
 ) -> list[int]:
-    """Whole-percent shares summing exactly to ``total`` (largest remainder, ties to lower index).
+    """Whole-percent shares summing exactly to ``total`` (docs/payload-format.md section 4.1).
+
+    Each probability becomes the integer weight ``floor(q * PROBABILITY_SCALE + 0.5)``; the
+    weights are quantised by :func:`largest_remainder`, so exact ties (``4/6, 1/6, 1/6``) give
+    the same bytes as the relay's integer weights ``4, 1, 1``.
 
     Raises:
-        EncodeError: a probability that is not finite, is negative or above 1, or a sum not
-            within 0.01 of 1.
+        EncodeError: a probability that is not finite, is negative or above 1, or weights whose
+            sum is not within 1 % of PROBABILITY_SCALE.
     """
+    weights = []
     for position, value in enumerate(probabilities):
         if (
             isinstance(value, bool)
@@ -286,16 +317,13 @@ def quantise_distribution(
             )
         if not 0.0 <= value <= 1.0:
             raise EncodeError(f"{value!r} is outside [0, 1]", field=f"probabilities[{position}]")
-    mass = math.fsum(probabilities)
-    if abs(mass - 1.0) > 0.01:
-        raise EncodeError(f"sum is {mass:.4g}, expected 1 ± 0.01", field="probabilities")
-    scaled = [value * total / mass for value in probabilities]
-    shares = [math.floor(value) for value in scaled]
-    short = total - sum(shares)
-    by_remainder = sorted(range(len(scaled)), key=lambda i: (shares[i] - scaled[i], i))
-    for i in by_remainder[:short]:
-        shares[i] += 1
-    return shares
+        weights.append(math.floor(value * PROBABILITY_SCALE + 0.5))
+    mass = sum(weights)
+    if abs(mass - PROBABILITY_SCALE) > PROBABILITY_SUM_TOLERANCE:
+        raise EncodeError(
+            f"sum is {mass / PROBABILITY_SCALE:.4g}, expected 1 ± 0.01", field="probabilities"
+        )
+    return largest_remainder(weights, total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
