@@ -27,6 +27,7 @@ from starlette.types import Scope
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from .adapters import adapter_for
 from .alerts import AlertService
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
@@ -128,6 +129,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
     redactor.set_secrets(
         [s.get_secret_value() for values in settings.destinations.values() for s in values]
+        + [t for tokens in settings.network_tokens("ttn").values() for t in tokens]
+        + [t for tokens in settings.network_tokens("chirpstack").values() for t in tokens]
         + [t.get_secret_value() for t in settings.read_tokens]
         + settings.alerts.secrets()
     )
@@ -154,7 +157,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     thresholds = _tune_gc()
     app.state.store = store
     app.state.alerts = alerting
-    app.state.ingest = Ingest(settings, registry, writer)
+    for network, key in uplinks.INGEST_STATE_KEYS.items():
+        setattr(app.state, key, Ingest(settings, registry, writer, adapter_for(network, settings)))
     log.info(
         "webhook ready",
         extra={
@@ -179,7 +183,8 @@ def _error_response(path: str, exc: LoraEmotionError) -> JSONResponse:
     status = exc.http_status
     headers = {}
     if status == 401:
-        scheme = "Things-Message-Token" if path.startswith("/uplinks") else "Bearer"
+        # KPN's route is the one authenticated by something else than a bearer token.
+        scheme = "Things-Message-Token" if path == uplinks.INGEST_PATH else "Bearer"
         headers["WWW-Authenticate"] = scheme
     elif status == 503:
         headers["Retry-After"] = "5"

@@ -271,10 +271,20 @@ def _upper_case_deveuis(conn: Connection) -> None:
         conn.execute(delete(devices).where(devices.c.urn == row.urn))
 
 
+def _delivery_networks(conn: Connection) -> None:
+    # Existing rows are KPN's: the only network before this version. Both dialects take this
+    # spelling, and neither rewrites the table for a column with a constant default.
+    conn.execute(
+        text("ALTER TABLE deliveries ADD COLUMN network VARCHAR(16) NOT NULL DEFAULT 'kpn'")
+    )
+    conn.execute(text("ALTER TABLE deliveries ADD COLUMN network_metadata TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, deliveries and readings", _initial_tables),
     Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
     Migration(3, "DevEUI URNs upper-case, as ingest spells them", _upper_case_deveuis),
+    Migration(4, "deliveries name their network and keep its metadata", _delivery_networks),
     Migration(5, "alerts, their outbox and rule states", _alerts),
 )
 

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "MAX_PLUG_UUID_LENGTH",
     "Id",
     "UTCDateTime",
     "alert_deliveries",
@@ -44,6 +45,9 @@ __all__ = [
     "metadata",
     "readings",
 ]
+
+#: A Things-Plug-UUID is 36 characters; the store keeps up to this many of a destination name.
+MAX_PLUG_UUID_LENGTH = 128
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -104,6 +108,9 @@ deliveries = Table(
     Column("reading_count", Integer, nullable=False),
     Column("headers", Text, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    # Schema version 4: who delivered it, and what that network said beside the payload.
+    Column("network", String(16), nullable=False, server_default="kpn"),
+    Column("network_metadata", Text),
     UniqueConstraint("dedup_key", name="uq_deliveries_dedup_key"),
     Index("ix_deliveries_device_id", "device", "id"),
 )

@@ -51,7 +51,9 @@ COMMANDS: Final = (
     ),
     Command("serve", "run the KPN Things webhook service", ("webhook",)),
     Command(
-        "simulate", "drive virtual relays and post their KPN deliveries to a webhook", ("simulate",)
+        "simulate",
+        "drive virtual relays and post their network's deliveries to a webhook",
+        ("simulate",),
     ),
     Command(
         "demo",

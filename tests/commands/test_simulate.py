@@ -14,7 +14,7 @@ from helpers import all_readings, free_port, live_webhook
 
 from lora_emotion.cli import main
 from lora_emotion.fleet import DEFAULT_SECRET
-from lora_emotion.kpn import verify_token
+from lora_emotion.networks.kpn import verify_token
 
 
 def test_a_run_against_the_webhook_is_stored_and_summarised(
