@@ -27,6 +27,7 @@ from starlette.types import Scope
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from . import dashboard
 from .adapters import adapter_for
 from .alerts import AlertService
 from .commits import open_batch_writer
@@ -159,6 +160,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.alerts = alerting
     for network, key in uplinks.INGEST_STATE_KEYS.items():
         setattr(app.state, key, Ingest(settings, registry, writer, adapter_for(network, settings)))
+    stop_dashboard = await dashboard.start(app, store, commit_timeout_s=settings.store_timeout_s)
     log.info(
         "webhook ready",
         extra={
@@ -172,6 +174,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await stop_dashboard()
         await writer.close()
         await alerting.close()
         store.dispose()
@@ -204,6 +207,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by the dashboard from packaged assets, so that they work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
@@ -225,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    dashboard.install(app)
 
     async def project_error(request: Request, exc: Exception) -> JSONResponse:
         """Answer any project error with its own HTTP status and message, and a store that
