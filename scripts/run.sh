@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[webhook,serial,lorawan]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[webhook,simulate,serial]'
 exec .venv/bin/lora-emotion demo "$@"

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from fastapi.testclient import TestClient
 from lora_emotion.webhook.config import Settings
-from lora_emotion.webhook.main import create_app
 from lora_emotion.webhook.eventloop import LOOP_FACTORY
+from lora_emotion.webhook.main import create_app
 
 from lora_emotion.fleet import (
     DEFAULT_PLUG_UUID,

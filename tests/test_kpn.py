@@ -17,9 +17,11 @@ from hypothesis import strategies as st
 
 from lora_emotion.errors import DecodeError, EncodeError
 from lora_emotion.kpn import (
+    MAX_DEVICE_LENGTH,
     dedup_key,
     delivery_body,
     device_base_name,
+    device_urn,
     java_double,
     message_token,
     parse_delivery,
@@ -296,3 +298,23 @@ def test_kpn_is_sans_io() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert json.loads(result.stdout) == []
+
+
+def test_device_urns_are_spelled_one_way_and_bounded() -> None:
+    lower = "urn:dev:deveui:0004a30b001f1234"
+    assert device_urn(lower) == URN
+    assert split_name(lower + ":emotion") == (URN, "emotion")
+    body = delivery_body("0004A30B001F1234", raw_payload_records(b"\x01\x86", 16), base_time=1e9)
+    parsed = parse_delivery(body.replace(URN.encode(), lower.encode()), now=1e9)
+    assert parsed.device == URN and parsed.dev_eui == "0004A30B001F1234"
+    assert {m.device for m in parsed.measurements} == {URN}
+    assert device_urn("urn:dev:mac:0024befffe804ff1") == "urn:dev:mac:0024befffe804ff1"
+    for bad, fragment in [
+        ("urn:dev:DEVEUI:" + "AB" * 2_000, "4000 characters"),
+        ("urn:dev:DEVEUI:0004A30B001F123G", "16 hex digits"),
+        ("urn:dev:DEVEUI:0004A30B001F123", "16 hex digits"),
+        ("urn:dev:os:" + "x" * (MAX_DEVICE_LENGTH - 10), "more than the 200"),
+    ]:
+        with pytest.raises(DecodeError, match=fragment) as caught:
+            device_urn(bad)
+        assert caught.value.field == "device URN"

@@ -11,6 +11,27 @@ Why the write touches no per-device row: a "latest emotion" column updated by ev
 would be a row lock that all workers queue on. ``devices`` gets a row the first time a process
 sees a device; the latest emotion is read from ``readings`` when someone asks.
 
+Why a batch the store refuses is split: a batch is one statement (PostgreSQL) or one
+transaction (SQLite), so one row the store cannot hold (a value too long for an index entry, a
+NOT NULL left empty) fails every delivery that shared the batch. Retrying the batch whole
+would fail again forever. Failures are sorted into two kinds: the store *refusing content*
+(PostgreSQL SQLSTATE classes 22 data exception, 23 integrity constraint except unique
+violations, 54 program limit exceeded; their SQLite equivalents; values the driver cannot
+encode), which is final for those rows, and everything else (connection lost, server shutting
+down, disk full, lock timeouts, unique races), which is the store being *unavailable* and is
+answered 503 for the whole batch, so the sender retries. A refused batch is halved and each
+half written again, recursively: the good deliveries commit in a few statements (about two per
+level, log2 of the batch size levels per bad delivery), and a single delivery that is still
+refused is tried once more without its readings (the raw body is what must never be lost);
+refused even so, it alone is answered 422.
+
+Why a duplicate's answer carries the id of the delivery stored before: a sender that retried
+after a lost answer can then find the delivery it sent (``GET /deliveries/{id}``). ``ON
+CONFLICT DO NOTHING`` returns nothing for a key that was there already, so the ids of the keys
+a batch did not insert are read back after the insert (PostgreSQL: a second statement, whose
+fresh snapshot sees a copy another worker committed while this insert waited on its key;
+SQLite: in the same transaction). Batches without duplicates, the common case, skip it.
+
 Why PostgreSQL is written asynchronously and SQLite from a thread: a commit spends most of its
 time waiting for the server. A writer thread waits without the GIL, but needs it back after
 every round trip, and while the event loop is busy parsing requests it gets it only at the
@@ -44,9 +65,9 @@ from typing import Any, Protocol
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, make_url
+from sqlalchemy import Connection, make_url, select
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from .schema import deliveries, devices
 from .storage import (
@@ -63,6 +84,7 @@ __all__ = [
     "BatchWriter",
     "PostgresBatchWriter",
     "SQLiteBatchWriter",
+    "is_refusal",
     "open_batch_writer",
 ]
 
@@ -80,7 +102,9 @@ class BatchWriter(Protocol):
     concurrency: int
 
     async def write(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
-        """Commit ``batch`` in one transaction.
+        """Commit ``batch`` in one transaction (or, when the store refuses some deliveries'
+        content, in as many as it takes to commit all the others); a refused delivery's result
+        says why in ``refused``.
 
         Raises:
             Exception: the store is unavailable; nothing of the batch is acknowledged.
@@ -104,13 +128,69 @@ def _plan(batch: Sequence[NewDelivery]) -> tuple[dict[str, NewDelivery], list[Ne
 
 
 def _results(
-    batch: Sequence[NewDelivery], first: dict[str, NewDelivery], inserted: dict[str, int]
+    batch: Sequence[NewDelivery],
+    first: dict[str, NewDelivery],
+    inserted: dict[str, int],
+    existing: dict[str, int],
 ) -> list[WriteResult]:
+    """Each delivery's outcome: new when it was its key's first and got inserted, else a
+    duplicate with the id its key is stored under."""
     results = []
     for item in batch:
-        delivery_id = inserted.get(item.dedup_key) if first[item.dedup_key] is item else None
-        results.append(WriteResult(delivery_id, duplicate=delivery_id is None))
+        key = item.dedup_key
+        if key in inserted:
+            results.append(WriteResult(inserted[key], duplicate=first[key] is not item))
+        else:
+            results.append(WriteResult(existing.get(key), duplicate=True))
     return results
+
+
+def _refusal(exc: BaseException) -> str:
+    """What the store said about content it refused, in one line, for the 422 answer."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    name = type(orig).__name__
+    return f"{name}: {detail[:200]}" if detail else name
+
+
+#: Raised while encoding a row's values for the driver: that row's content, never the store.
+_ENCODING_ERRORS = (UnicodeError, OverflowError, orjson.JSONEncodeError)
+#: PostgreSQL SQLSTATE classes of a statement refused for its content: data exception,
+#: integrity constraint violation, program limit exceeded.
+_PG_CONTENT_CLASSES = frozenset({"22", "23", "54"})
+_PG_UNIQUE_VIOLATION = "23505"
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Whether ``exc`` is the store refusing the content of the rows (final for them), as
+    opposed to the store being unavailable (worth retrying later).
+
+    A unique violation counts as unavailability: the writes arbitrate their unique keys with
+    ``ON CONFLICT``, so one can only come from a race, which a retry resolves.
+    """
+    if isinstance(exc, _ENCODING_ERRORS):
+        return True
+    if isinstance(exc, psycopg.Error):
+        if exc.sqlstate is None:  # raised by psycopg itself, before sending
+            return isinstance(exc, psycopg.DataError | psycopg.IntegrityError)
+        return exc.sqlstate[:2] in _PG_CONTENT_CLASSES and exc.sqlstate != _PG_UNIQUE_VIOLATION
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    if isinstance(orig, _ENCODING_ERRORS):
+        return True
+    if isinstance(orig, sqlite3.IntegrityError):
+        return orig.sqlite_errorcode not in _SQLITE_UNIQUE_CODES
+    if isinstance(orig, sqlite3.DataError):
+        return True
+    if isinstance(orig, sqlite3.OperationalError):
+        return orig.sqlite_errorcode & 0xFF == _SQLITE_TOOBIG
+    if isinstance(orig, sqlite3.InterfaceError | sqlite3.ProgrammingError):
+        return "binding" in str(orig)  # a value of a type sqlite3 cannot bind
+    return False
+
+
+_SQLITE_TOOBIG = 18
+#: SQLITE_CONSTRAINT_PRIMARYKEY and SQLITE_CONSTRAINT_UNIQUE.
+_SQLITE_UNIQUE_CODES = frozenset({1555, 2067})
 
 
 class _KnownDevices:
@@ -138,6 +218,28 @@ class _KnownDevices:
         self._urns.update(urn for urn, _, _ in urns)
 
 
+def _log_split(size: int, reason: str) -> None:
+    log.warning(
+        "store refused a batch of %d for its content (%s); splitting it",
+        size,
+        reason,
+        extra={"event": "batch_refused", "batch": size},
+    )
+
+
+def _readings_refused(reason: str) -> str:
+    return f"the store refused the readings ({reason}); kept raw"
+
+
+def _refused(item: NewDelivery, reason: str) -> WriteResult:
+    log.error(
+        "store refused a delivery for its content: %s",
+        reason,
+        extra={"event": "delivery_refused_by_store", "dedup_key": item.dedup_key},
+    )
+    return WriteResult(None, duplicate=False, refused=f"the store refused the delivery: {reason}")
+
+
 def _without_readings(item: NewDelivery, reason: str) -> NewDelivery:
     """``item`` kept raw: no readings, decode status ``error`` with ``reason`` appended."""
     row = dict(zip(DELIVERY_NAMES, item.row, strict=True))
@@ -147,8 +249,6 @@ def _without_readings(item: NewDelivery, reason: str) -> NewDelivery:
 
 
 # --- SQLite -----------------------------------------------------------------------------------
-
-_SQLITE_CONNECTION_ERRORS = (OperationalError, InterfaceError)
 
 
 class _WriterLock:
@@ -210,28 +310,30 @@ class SQLiteBatchWriter:
     def write_sync(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
         """Commit ``batch`` from the calling thread.
 
-        A batch that a data error spoils is written item by item, and an item that still
-        fails is kept without its readings.
+        A batch the store refuses for its content is split until the refused deliveries are
+        found (see the module's docstring); only those come back ``refused``.
 
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store is unavailable (locked, unwritable).
         """
         try:
             return self._write(batch)
-        except DBAPIError as exc:
-            if isinstance(exc, _SQLITE_CONNECTION_ERRORS):
+        except Exception as exc:
+            if not is_refusal(exc):
                 raise
-            log.error("store refused a batch (%s); writing it item by item", type(exc.orig))
-        results = []
-        for item in batch:
+            reason = _refusal(exc)
+        if len(batch) > 1:
+            _log_split(len(batch), reason)
+            half = len(batch) // 2
+            return self.write_sync(batch[:half]) + self.write_sync(batch[half:])
+        (item,) = batch
+        if item.readings:
             try:
-                results += self._write([item])
-            except DBAPIError as exc:
-                if isinstance(exc, _SQLITE_CONNECTION_ERRORS):
+                return self._write([_without_readings(item, _readings_refused(reason))])
+            except Exception as exc:
+                if not is_refusal(exc):
                     raise
-                reason = f"the store refused the readings: {type(exc.orig).__name__}"
-                results += self._write([_without_readings(item, reason)])
-        return results
+        return [_refused(item, reason)]
 
     def _write(self, batch: Sequence[NewDelivery]) -> list[WriteResult]:
         first, ordered = _plan(batch)
@@ -243,8 +345,20 @@ class SQLiteBatchWriter:
                     self._insert_devices,
                     [{"urn": u, "dev_eui": e, "first_seen": s} for u, e, s in new],
                 )
+            existing = self._existing(conn, [key for key in first if key not in inserted])
         self._known.remember(new)
-        return _results(batch, first, inserted)
+        return _results(batch, first, inserted, existing)
+
+    @staticmethod
+    def _existing(conn: Connection, keys: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), _SQLITE_KEYS_PER_QUERY):
+            chunk = keys[start : start + _SQLITE_KEYS_PER_QUERY]
+            query = select(deliveries.c.id, deliveries.c.dedup_key).where(
+                deliveries.c.dedup_key.in_(chunk)
+            )
+            found.update({key: delivery_id for delivery_id, key in conn.execute(query)})
+        return found
 
     def _insert(self, conn: Connection, ordered: Sequence[NewDelivery]) -> dict[str, int]:
         # The sqlite3 cursor of SQLAlchemy's own transaction: SQLAlchemy's per-row parameter
@@ -275,6 +389,8 @@ class SQLiteBatchWriter:
         return inserted
 
 
+#: Below SQLite's smallest limit on the parameters of one statement (999 before 3.32).
+_SQLITE_KEYS_PER_QUERY = 500
 _SQLITE_DELIVERY_ROW = "(" + ", ".join("?" * len(DELIVERY_NAMES)) + ")"
 _SQLITE_INSERT_DELIVERIES = (
     f"INSERT INTO deliveries ({', '.join(DELIVERY_NAMES)}) VALUES {{values}} "
@@ -473,37 +589,50 @@ class PostgresBatchWriter:
         """Commit ``batch``.
 
         A connection that broke (a restarted server, a cut network) is replaced and the batch
-        retried once. A batch that a data error spoils is written item by item, and an item
-        that still fails is kept without its readings.
+        retried once. A batch the store refuses for its content is split until the refused
+        deliveries are found (see the module's docstring); only those come back ``refused``.
 
         Raises:
-            psycopg.OperationalError: the server cannot be reached; nothing is acknowledged.
+            psycopg.Error: the store is unavailable; nothing is acknowledged.
         """
         connection = await self._connect()
         try:
             try:
-                return await self._bounded(connection, batch)
+                return await self._split(connection, batch)
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 if not (connection.broken or connection.closed):
                     raise
                 log.warning("store connection lost; retrying the batch once")
                 await connection.close()
                 connection = await self._connect()
-                return await self._bounded(connection, batch)
-            except psycopg.Error as exc:
-                log.error("store refused a batch (%s); writing it item by item", type(exc).__name__)
-            results = []
-            for item in batch:
-                try:
-                    results += await self._bounded(connection, [item])
-                except (psycopg.OperationalError, psycopg.InterfaceError):
-                    raise
-                except psycopg.Error as exc:
-                    reason = f"the store refused the readings: {type(exc).__name__}"
-                    results += await self._bounded(connection, [_without_readings(item, reason)])
-            return results
+                return await self._split(connection, batch)
         finally:
             self._release(connection)
+
+    async def _split(
+        self, connection: psycopg.AsyncConnection[Any], batch: Sequence[NewDelivery]
+    ) -> list[WriteResult]:
+        try:
+            return await self._bounded(connection, batch)
+        except Exception as exc:
+            if not is_refusal(exc):
+                raise
+            reason = _refusal(exc)
+        if len(batch) > 1:
+            _log_split(len(batch), reason)
+            half = len(batch) // 2
+            return await self._split(connection, batch[:half]) + await self._split(
+                connection, batch[half:]
+            )
+        (item,) = batch
+        if item.readings:
+            try:
+                raw = _without_readings(item, _readings_refused(reason))
+                return await self._bounded(connection, [raw])
+            except Exception as exc:
+                if not is_refusal(exc):
+                    raise
+        return [_refused(item, reason)]
 
     async def _bounded(
         self, connection: psycopg.AsyncConnection[Any], batch: Sequence[NewDelivery]
@@ -531,7 +660,14 @@ class PostgresBatchWriter:
         )
         inserted = {key: delivery_id for delivery_id, key in await cursor.fetchall()}
         self._known.remember(new)
-        return _results(batch, first, inserted)
+        existing: dict[str, int] = {}
+        if len(inserted) < len(first):
+            cursor = await connection.execute(
+                "SELECT id, dedup_key FROM deliveries WHERE dedup_key = ANY(%s)",
+                ([key for key in first if key not in inserted],),
+            )
+            existing = {key: delivery_id for delivery_id, key in await cursor.fetchall()}
+        return _results(batch, first, inserted, existing)
 
 
 def open_batch_writer(

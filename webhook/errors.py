@@ -12,6 +12,8 @@ __all__ = [
     "BadRequestError",
     "BodyTooLargeError",
     "NotFoundError",
+    "StoreLimitError",
+    "StoreRefusedError",
     "StoreUnavailableError",
     "UnknownDestinationError",
     "UnsupportedMediaTypeError",
@@ -52,3 +54,28 @@ class StoreUnavailableError(LoraEmotionError):
     """The store could not commit; the sender should retry (KPN does, up to three times)."""
 
     http_status = 503
+
+
+class StoreRefusedError(LoraEmotionError):
+    """The store refused this delivery's rows for their content (a value it cannot hold).
+
+    Not retryable: the same bytes would be refused again, so the answer is 422, and the
+    deliveries that shared its batch are committed without it.
+    """
+
+    http_status = 422
+
+
+class StoreLimitError(LoraEmotionError):
+    """A value of the delivery is longer than the store keeps (a header, a name, a unit).
+
+    Args:
+        message: what is too long, in words.
+        field: the field that holds it.
+    """
+
+    http_status = 422
+
+    def __init__(self, message: str, *, field: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")

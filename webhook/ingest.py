@@ -26,6 +26,7 @@ from . import metrics
 from .config import Settings
 from .errors import (
     BodyTooLargeError,
+    StoreLimitError,
     StoreUnavailableError,
     UnknownDestinationError,
     UnsupportedMediaTypeError,
@@ -33,10 +34,12 @@ from .errors import (
 from .storage import new_delivery
 from .writer import GroupCommitWriter
 
-__all__ = ["JSON_MEDIA_TYPES", "Ingest", "IngestEndpoint", "kept_headers"]
+__all__ = ["JSON_MEDIA_TYPES", "MAX_HEADER_LENGTH", "Ingest", "IngestEndpoint", "kept_headers"]
 
 log = logging.getLogger("lora_emotion.webhook.ingest")
 
+#: Longest kept header (name and value), as common proxies limit a header line (nginx: 8 KiB).
+MAX_HEADER_LENGTH = 8_192
 JSON_MEDIA_TYPES = frozenset({"application/json", "application/senml+json"})
 _KEPT_HEADERS = frozenset(
     {
@@ -63,12 +66,20 @@ def kept_headers(headers: Mapping[bytes, bytes]) -> dict[str, str]:
 
     ``headers`` maps lowercase names to values, as ASGI gives them. The message token and any
     credential header are never kept.
+
+    Raises:
+        StoreLimitError: a kept header is longer than :data:`MAX_HEADER_LENGTH` (422).
     """
     kept = {}
     for name, value in headers.items():
         if name in _NEVER_KEPT:
             continue
         if name.startswith(b"things-") or name in _KEPT_HEADERS:
+            if len(name) + len(value) > MAX_HEADER_LENGTH:
+                raise StoreLimitError(
+                    f"{len(value)} bytes, more than the {MAX_HEADER_LENGTH} kept of a header",
+                    field=f"header {name.decode('latin-1')}",
+                )
             kept[name.decode("latin-1")] = value.decode("latin-1")
     return kept
 

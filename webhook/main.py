@@ -12,6 +12,7 @@ import json
 import logging
 import secrets
 import string
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,7 +33,7 @@ from .ingest import Ingest
 from .logs import redactor
 from .migrations import migrate
 from .routes import health, query, uplinks
-from .storage import create_store
+from .storage import STORE_UNAVAILABLE, create_store, unavailable
 from .writer import GroupCommitWriter
 
 __all__ = ["create_app", "lifespan", "suggest_secret"]
@@ -88,17 +89,28 @@ def _tune_gc() -> tuple[int, int, int]:
     return thresholds
 
 
+#: How an operator makes a secret: logs name the command, never a secret.
+SECRET_COMMAND = (
+    'python -c "from lora_emotion.webhook.main import suggest_secret; print(suggest_secret())"'
+)
+
+
 def _announce(settings: Settings) -> None:
     if not settings.destinations:
         log.warning(
             "no KPN destination is configured, so every delivery is refused with 403. Add one "
             'with LORA_EMOTION_DESTINATIONS=\'{"<Things-Plug-UUID>": ["<shared secret>"]}\' '
-            "or a [destinations] table in the file named by %s; a fresh secret that KPN "
-            "accepts: %s",
+            "or a [destinations] table in the file named by %s; make a secret that KPN "
+            "accepts with: %s",
             CONFIG_ENV,
-            suggest_secret(),
+            SECRET_COMMAND,
             extra={"event": "no_destinations"},
         )
+        # A secret in a log would be kept (journald, a log shipper) where secrets must never
+        # be; a person at a terminal can be shown one there, outside the log.
+        terminal = sys.stderr
+        if terminal is not None and terminal.isatty():
+            print(f"A fresh shared secret that KPN accepts: {suggest_secret()}", file=terminal)
     if not settings.read_tokens:
         log.warning(
             "no read token is configured, so the read API refuses every request; set "
@@ -198,9 +210,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    @app.exception_handler(LoraEmotionError)
-    async def project_error(request: Request, exc: LoraEmotionError) -> JSONResponse:
-        """Answer any project error with its own HTTP status and message."""
+    async def project_error(request: Request, exc: Exception) -> JSONResponse:
+        """Answer any project error with its own HTTP status and message, and a store that
+        cannot answer a query as :class:`StoreUnavailableError` (503, Retry-After)."""
+        if not isinstance(exc, LoraEmotionError):
+            log.error(
+                "store unavailable for %s",
+                _route_path(request.scope),
+                extra={"event": "read_failed", "error": type(exc).__name__},
+            )
+            exc = unavailable(exc)
         return _error_response(_route_path(request.scope), exc)
+
+    handled: tuple[type[Exception], ...] = (LoraEmotionError, *STORE_UNAVAILABLE)
+    for kind in handled:
+        app.add_exception_handler(kind, project_error)
 
     return app

@@ -15,6 +15,7 @@ Each step carries its own table definitions as they were at that version, so lat
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,11 +35,13 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    delete,
     func,
     insert,
     inspect,
     select,
     text,
+    update,
 )
 
 from .schema import Id, UTCDateTime
@@ -129,9 +132,66 @@ def _deliveries_by_device(conn: Connection) -> None:
     Index("ix_deliveries_device_id", table.c.device, table.c.id).create(conn)
 
 
+_DEVEUI_PREFIX = "urn:dev:DEVEUI:"
+_EUI = re.compile(r"[0-9A-Fa-f]{16}")
+
+
+def _upper_case_deveuis(conn: Connection) -> None:
+    """Spell every DevEUI URN as ingest does since this version: ``urn:dev:DEVEUI:`` and the
+    EUI upper-case (the read routes upper-case the EUI they are given, so a device stored in
+    lower case could be listed but never read).
+
+    Driven by ``devices``, which holds every device any stored delivery or reading names, so
+    deliveries and readings are updated through their device indexes, never scanned whole.
+    A device stored under both spellings becomes one device: its deliveries and readings are
+    all kept under the upper-case URN, and it keeps the earlier first-seen time. (Deliveries
+    do not collide: their keys were computed from what was sent, so both copies stay; had
+    they been one uplink, it was already stored twice before this step.)
+    """
+    metadata = MetaData()
+    devices = Table(
+        "devices",
+        metadata,
+        Column("urn", Text),
+        Column("dev_eui", String(16)),
+        Column("first_seen", UTCDateTime),
+    )
+    deliveries = Table("deliveries", metadata, Column("device", Text))
+    readings = Table("readings", metadata, Column("device", Text))
+    prefix = len(_DEVEUI_PREFIX)
+    candidates = conn.execute(
+        select(devices).where(
+            func.lower(func.substr(devices.c.urn, 1, prefix)) == _DEVEUI_PREFIX.lower(),
+            func.length(devices.c.urn) == prefix + 16,
+        )
+    ).all()
+    for row in candidates:
+        eui = row.urn[prefix:]
+        canonical = _DEVEUI_PREFIX + eui.upper()
+        if row.urn == canonical or not _EUI.fullmatch(eui):
+            continue
+        for table in (deliveries, readings):
+            conn.execute(update(table).where(table.c.device == row.urn).values(device=canonical))
+        kept = conn.execute(select(devices.c.first_seen).where(devices.c.urn == canonical)).scalar()
+        if kept is None:
+            conn.execute(
+                update(devices)
+                .where(devices.c.urn == row.urn)
+                .values(urn=canonical, dev_eui=eui.upper())
+            )
+            continue
+        conn.execute(
+            update(devices)
+            .where(devices.c.urn == canonical)
+            .values(first_seen=min(kept, row.first_seen), dev_eui=eui.upper())
+        )
+        conn.execute(delete(devices).where(devices.c.urn == row.urn))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, deliveries and readings", _initial_tables),
     Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
+    Migration(3, "DevEUI URNs upper-case, as ingest spells them", _upper_case_deveuis),
 )
 
 

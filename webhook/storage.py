@@ -35,13 +35,27 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lora_emotion.kpn import EMOTION_NAME, PAYLOAD_NAME, PORT_NAME, Delivery, Measurement
+from lora_emotion.kpn import (
+    EMOTION_NAME,
+    MAX_DEVICE_LENGTH,
+    PAYLOAD_NAME,
+    PORT_NAME,
+    Delivery,
+    Measurement,
+)
 
+from .errors import StoreLimitError, StoreUnavailableError
 from .schema import deliveries, devices, readings
 
 __all__ = [
+    "MAX_DECODE_ERROR_LENGTH",
+    "MAX_NAME_LENGTH",
+    "MAX_PLUG_UUID_LENGTH",
+    "STORE_UNAVAILABLE",
     "DeviceSummary",
     "NewDelivery",
     "ReadingKey",
@@ -55,10 +69,22 @@ __all__ = [
     "new_delivery",
     "ping",
     "read_readings",
+    "unavailable",
 ]
 
 
 CONFIDENCE_NAME = "confidence"
+
+# What the store keeps, checked before a delivery reaches the writer so that a value no store
+# can hold is answered 422 naming it rather than failing the batch it shares (the writer
+# splits such a batch all the same, see commits.py). Device URNs: kpn.MAX_DEVICE_LENGTH.
+#: Measurement names and units (the read API's name parameter takes as many).
+MAX_NAME_LENGTH = 200
+#: A Things-Plug-UUID is 36 characters; a configured destination may be named otherwise.
+MAX_PLUG_UUID_LENGTH = 128
+#: The codec's own messages are short; many undecodable payloads in one pack are cut here (the
+#: raw body keeps everything).
+MAX_DECODE_ERROR_LENGTH = 2_000
 _TRANSPORT_NAMES = frozenset({PAYLOAD_NAME, PORT_NAME})
 
 # Column order of the tuples in NewDelivery, with the PostgreSQL types the batch statement
@@ -129,13 +155,32 @@ class NewDelivery:
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """The outcome for one delivery of a batch: its new id, or ``duplicate``."""
+    """The outcome for one delivery of a batch.
+
+    Attributes:
+        delivery_id: the id of the stored delivery: its new id, or for a ``duplicate`` the id
+            of the delivery stored before with the same key (``None`` only when ``refused``).
+        duplicate: the key was stored already (earlier, or by an earlier copy in the batch).
+        refused: why the store refused the delivery for its content; nothing was stored.
+    """
 
     delivery_id: int | None
     duplicate: bool
+    refused: str | None = None
+
+
+def _check_length(value: str | None, limit: int, field: str) -> None:
+    if value is not None and len(value) > limit:
+        raise StoreLimitError(
+            f"{value[:24]!r}... is {len(value)} characters long, more than the {limit} "
+            "the store keeps",
+            field=field,
+        )
 
 
 def _reading(seq: int, item: Measurement) -> tuple[Any, ...]:
+    _check_length(item.name, MAX_NAME_LENGTH, "measurement name")
+    _check_length(item.unit, MAX_NAME_LENGTH, "measurement unit")
     extra = None
     if item.extra or item.update_time is not None:
         fields = dict(item.extra)
@@ -174,13 +219,21 @@ def new_delivery(
         received_at: the receiver's clock when it arrived, seconds since the Unix epoch.
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.
+
+    Raises:
+        StoreLimitError: a device URN, name, unit or the plug UUID is longer than the store
+            keeps (422).
     """
+    _check_length(plug_uuid, MAX_PLUG_UUID_LENGTH, "Things-Plug-UUID")
     # The transport records (payload hex and FPort) are in the delivery row and its raw body;
     # as readings they would double the rows a delivery writes and tell a reader nothing that
     # the readings decoded from them do not.
     measurements = [
         m for m in delivery.measurements if m.origin != "kpn" or m.name not in _TRANSPORT_NAMES
     ]
+    decode_error = delivery.decode_error
+    if decode_error is not None and len(decode_error) > MAX_DECODE_ERROR_LENGTH:
+        decode_error = decode_error[: MAX_DECODE_ERROR_LENGTH - 1] + "…"
     row = (
         delivery.dedup_key,
         plug_uuid,
@@ -189,7 +242,7 @@ def new_delivery(
         utc(delivery.event_time) if delivery.event_time is not None else None,
         delivery.kind,
         delivery.decode_status,
-        _text(delivery.decode_error),
+        _text(decode_error),
         delivery.fport,
         delivery.payload,
         len(measurements),
@@ -199,6 +252,8 @@ def new_delivery(
     named = {delivery.device: delivery.dev_eui}
     for item in delivery.measurements:
         named.setdefault(item.device, None)
+    for urn in named:
+        _check_length(urn, MAX_DEVICE_LENGTH, "device URN")
     return NewDelivery(
         delivery.dedup_key,
         row,
@@ -293,13 +348,34 @@ def create_store(
         )
     connect_args = {"connect_timeout": connect_timeout_s, "application_name": "lora-emotion"}
     writer = create_engine(url, pool_size=1, max_overflow=1, connect_args=connect_args)
+    # pre_ping: a pooled connection that a database restart ended is replaced before a read
+    # uses it, so the first read after an outage is not answered 503.
     reader = create_engine(
-        url, pool_size=read_pool_size, max_overflow=read_pool_size, connect_args=connect_args
+        url,
+        pool_size=read_pool_size,
+        max_overflow=read_pool_size,
+        connect_args=connect_args,
+        pool_pre_ping=True,
     )
     return Store(writer, reader, url)
 
 
 # --- queries ----------------------------------------------------------------------------------
+
+#: What a query raises when the store cannot answer (server gone, connection refused or cut,
+#: SQLite locked past its busy timeout, no pooled connection free in time): the read API
+#: answers these 503 with Retry-After, as ingest does, rather than 500.
+STORE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+)
+
+
+def unavailable(exc: Exception) -> StoreUnavailableError:
+    """The service error to answer for ``exc``, one of :data:`STORE_UNAVAILABLE`."""
+    orig = getattr(exc, "orig", None) or exc
+    return StoreUnavailableError(f"the store is unavailable ({type(orig).__name__})")
 
 
 def ping(conn: Connection) -> None:

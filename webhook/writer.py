@@ -29,7 +29,7 @@ import time
 
 from . import metrics
 from .commits import BatchWriter
-from .errors import StoreUnavailableError
+from .errors import StoreRefusedError, StoreUnavailableError
 from .storage import NewDelivery, WriteResult
 
 __all__ = ["GroupCommitWriter"]
@@ -92,6 +92,8 @@ class GroupCommitWriter:
 
         Raises:
             StoreUnavailableError: the commit failed or took longer than the timeout.
+            StoreRefusedError: the store refused this delivery's content (the others of its
+                batch were committed).
         """
         if not self.alive:
             raise StoreUnavailableError("the service is shutting down")
@@ -160,5 +162,9 @@ class GroupCommitWriter:
         metrics.COMMIT_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(batch))
         for (_, future, _), result in zip(batch, results, strict=True):
-            if not future.done():
+            if future.done():
+                continue
+            if result.refused is not None:
+                future.set_exception(StoreRefusedError(result.refused))
+            else:
                 future.set_result(result)

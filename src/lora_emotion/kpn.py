@@ -35,6 +35,7 @@ from .uplink import decode_uplink
 __all__ = [
     "DEVEUI_URN_PREFIX",
     "EMOTION_NAME",
+    "MAX_DEVICE_LENGTH",
     "MAX_TIME",
     "MIN_TIME",
     "PAYLOAD_NAME",
@@ -46,6 +47,7 @@ __all__ = [
     "dedup_key",
     "delivery_body",
     "device_base_name",
+    "device_urn",
     "java_double",
     "message_token",
     "parse_delivery",
@@ -58,6 +60,9 @@ DEVEUI_URN_PREFIX: Final = "urn:dev:DEVEUI:"
 #: Resolved times the store accepts: the Unix epoch up to the end of year 9999.
 MIN_TIME: Final = 0.0
 MAX_TIME: Final = 253_402_300_800.0
+#: Longest device URN accepted (what the read API's device parameter takes): the URN is a key
+#: of three indexes, and PostgreSQL refuses an index entry over about 2,700 bytes.
+MAX_DEVICE_LENGTH: Final = 200
 #: LoRaWAN 1.0.4 §4.3.2: FPort is one byte.
 MAX_FPORT: Final = 255
 
@@ -68,6 +73,7 @@ Layout = Literal["legacy", "merged"]
 # A device URN (RFC 9039 style, as KPN writes it) followed by the measurement name.
 _DEVICE_NAME_RE: Final = re.compile(r"(urn:dev:[A-Za-z0-9]+:[^:]+):(.*)", re.DOTALL)
 _DEV_EUI_RE: Final = re.compile(r"[0-9A-Fa-f]{16}")
+_DEVEUI_PREFIX_LOWER: Final = DEVEUI_URN_PREFIX.lower()
 #: RFC 8428 §4.5.1 name characters (the codec's names always match; checked all the same).
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*")
 _GEOLOCATION_NAMES: Final = frozenset({"latitude", "longitude", "radius", "locOrigin"})
@@ -222,11 +228,45 @@ def split_name(name: str) -> tuple[str | None, str]:
     ``urn:dev:DEVEUI:0004A30B001F1234:emotion`` gives
     ``("urn:dev:DEVEUI:0004A30B001F1234", "emotion")``; a name without a device URN gives
     ``(None, name)``.
+    The device URN comes back as :func:`device_urn` spells it.
+
+    Raises:
+        DecodeError: the name holds a device URN the store cannot keep (see
+            :func:`device_urn`).
     """
     match = _DEVICE_NAME_RE.fullmatch(name)
     if match is None:
         return None, name
-    return match.group(1), match.group(2)
+    return device_urn(match.group(1)), match.group(2)
+
+
+def device_urn(urn: str) -> str:
+    """``urn`` in the one spelling the store keeps, so that every route finds the device.
+
+    A ``DEVEUI`` URN gets the prefix as KPN writes it and its EUI upper-case
+    (``urn:dev:deveui:abcdefabcdef0123`` becomes ``urn:dev:DEVEUI:ABCDEFABCDEF0123``);
+    other URNs are kept as sent.
+
+    Raises:
+        DecodeError: a ``DEVEUI`` URN whose EUI is not 16 hex digits, or a URN longer than
+            :data:`MAX_DEVICE_LENGTH`.
+    """
+    prefix = urn[: len(DEVEUI_URN_PREFIX)]
+    if prefix.lower() == _DEVEUI_PREFIX_LOWER:
+        eui = urn[len(DEVEUI_URN_PREFIX) :]
+        if not _DEV_EUI_RE.fullmatch(eui):
+            shown = eui if len(eui) <= 24 else f"{eui[:20]}... ({len(eui)} characters)"
+            raise DecodeError(
+                f"{shown!r} is not a DevEUI: a DevEUI is 16 hex digits", field="device URN"
+            )
+        return DEVEUI_URN_PREFIX + eui.upper()
+    if len(urn) > MAX_DEVICE_LENGTH:
+        raise DecodeError(
+            f"{urn[:24]!r}... is {len(urn)} characters long, more than the "
+            f"{MAX_DEVICE_LENGTH} a device URN may have",
+            field="device URN",
+        )
+    return urn
 
 
 class Measurement(NamedTuple):

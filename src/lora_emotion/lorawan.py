@@ -28,8 +28,7 @@ try:
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 except ModuleNotFoundError as exc:  # pragma: no cover - depends on the environment
     raise ModuleNotFoundError(
-        "lora_emotion.lorawan needs the 'cryptography' package: "
-        "pip install 'lora-emotion[lorawan]'",
+        "lora_emotion.lorawan needs the 'cryptography' package (the 'lorawan' extra)",
         name=exc.name,
     ) from exc
 

@@ -312,12 +312,20 @@ class _ConnectionLost(Exception):
     pass
 
 
+class _Unanswered(Exception):
+    """The connection closed before a single byte of the answer: the request was not taken."""
+
+
 class RawPoster:
-    """A minimal HTTP/1.1 client for plain-HTTP targets: one keep-alive connection per worker.
+    """A minimal HTTP/1.1 client for plain-HTTP load: one keep-alive connection per worker.
 
     Requests are written as pre-serialised bytes; answers are read by ``Content-Length`` or
-    chunked encoding. A connection that times out or breaks is closed and reopened by the
-    next request, as a browser would.
+    chunked encoding. Servers close idle keep-alive connections (uvicorn after 5 s), and a
+    request written onto such a connection is lost without an answer. So an idle connection
+    the server has closed is dropped before use, and a request on a reused connection that
+    closes before any byte of an answer is sent again on a new connection, within the same
+    attempt: it was never answered, so it is no retry. Anything else (no connection, a
+    timeout, an answer cut short) fails the attempt, as it would for KPN.
     """
 
     def __init__(self, url: str, *, concurrency: int) -> None:
@@ -331,6 +339,8 @@ class RawPoster:
         self._head = f"POST {self._path} HTTP/1.1\r\nHost: {host_header}\r\n".encode("latin-1")
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._all: set[asyncio.StreamWriter] = set()
+        #: Requests sent again because the server had closed the idle connection they used.
+        self.resent = 0
 
     def _request(self, delivery: Delivery) -> bytes:
         lines = [self._head]
@@ -340,23 +350,31 @@ class RawPoster:
         lines.append(delivery.body)
         return b"".join(lines)
 
-    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        if self._idle:
-            return self._idle.pop()
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bool]:
+        """An idle connection the server has not closed (reused=True), else a new one."""
+        while self._idle:
+            reader, writer = self._idle.pop()
+            if reader.at_eof() or writer.is_closing():
+                self._close(writer)  # the server closed it while it was idle
+                continue
+            return reader, writer, True
         reader, writer = await asyncio.open_connection(self._host, self._port)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._all.add(writer)
-        return reader, writer
+        return reader, writer, False
 
     async def _exchange(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
     ) -> tuple[int, bytes, bool]:
-        writer.write(request)
-        status_line = await reader.readline()
+        try:
+            writer.write(request)
+            status_line = await reader.readline()
+        except ConnectionError as exc:
+            raise _Unanswered from exc
         if not status_line:
-            raise _ConnectionLost
+            raise _Unanswered
         status = int(status_line.split(b" ", 2)[1])
         length: int | None = None
         chunked = False
@@ -392,14 +410,21 @@ class RawPoster:
 
     async def post(self, delivery: Delivery, timeout_s: float) -> tuple[int, bytes]:
         request = self._request(delivery)
-        reader, writer = await asyncio.wait_for(self._connection(), timeout_s)
-        try:
-            status, body, keep_alive = await asyncio.wait_for(
-                self._exchange(reader, writer, request), timeout_s
-            )
-        except BaseException:
-            self._close(writer)
-            raise
+        async with asyncio.timeout(timeout_s):
+            while True:
+                reader, writer, reused = await self._connection()
+                try:
+                    status, body, keep_alive = await self._exchange(reader, writer, request)
+                except _Unanswered:
+                    self._close(writer)
+                    if reused:
+                        self.resent += 1
+                        continue  # the server had closed it: send on a new connection
+                    raise _ConnectionLost from None
+                except BaseException:
+                    self._close(writer)
+                    raise
+                break
         if keep_alive:
             self._idle.append((reader, writer))
         else:

@@ -33,9 +33,10 @@ def test_backfill_and_live_run_store_everything(
     out = capsys.readouterr().out
     assert code == 0
     backfill = re.search(
-        r"backfill: 7200 s of history, (\d+) sent, (\d+) acknowledged, 0 failed", out
+        r"backfill: 7200 s of history, (\d+) sent, (\d+) acknowledged, 0 failed, 0 retried",
+        out,
     )
-    live = re.search(r"live: (\d+) sent, (\d+) acknowledged, 0 failed", out)
+    live = re.search(r"live: (\d+) sent, (\d+) acknowledged, 0 failed, 0 retried", out)
     assert backfill is not None and live is not None
     # Per device: a status, the pacer's 3-h burst (7 uplinks of 1543 s of credit each less the
     # reserve) and more as credit comes back; anything below 2 x 6 would mean a stuck relay.

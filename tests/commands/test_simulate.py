@@ -32,7 +32,7 @@ def test_a_run_against_the_webhook_is_stored_and_summarised(
         assert code == 0
         assert summary["sent"] == summary["acknowledged"] == 12 and summary["failed"] == 0
         assert summary["latency_ms"]["p50"] > 0
-        assert summary["config"]["client"] == "raw" and summary["config"]["devices"] == 2
+        assert summary["config"]["client"] == "httpx" and summary["config"]["devices"] == 2
         devices = server.get("/devices")["devices"]
         assert len(devices) == 2
         for device in devices:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import socket
 import sqlite3
@@ -21,17 +22,28 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
-from conftest import reset_postgres
+from conftest import PG_ADMIN, reset_postgres
 from fastapi.testclient import TestClient
 from lora_emotion.webhook import schema
 from lora_emotion.webhook.config import Settings
 from lora_emotion.webhook.main import create_app
 from lora_emotion.webhook.storage import create_store
+from pydantic import SecretStr
 from sqlalchemy import select
-from webhook_support import PLUG, SECRET, ServerProcess, payload_body, signed_headers
+from webhook_support import (
+    DEV_EUI,
+    PLUG,
+    READ_TOKEN,
+    SECRET,
+    ServerProcess,
+    payload_body,
+    signed_headers,
+)
 
 from lora_emotion.kpn import parse_delivery
 
@@ -298,3 +310,57 @@ def test_a_worker_that_dies_is_replaced(tmp_path: Path) -> None:
         time.sleep(1.0)
         results = asyncio.run(post_all(server.url, unique_bodies(40), concurrency=8))
     assert set(results.values()) == {200}
+
+
+@pytest.fixture
+def own_database(postgres_url: str) -> Iterator[tuple[str, psycopg.Connection[Any]]]:
+    """A PostgreSQL database for this test alone, and an admin connection to take it away."""
+    admin = psycopg.connect(PG_ADMIN, autocommit=True)
+    name = f"lora_emotion_outage_{secrets.token_hex(4)}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}", admin
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+READ_ROUTES = (
+    "/devices",
+    f"/devices/{DEV_EUI}",
+    f"/devices/{DEV_EUI}/readings",
+    f"/devices/{DEV_EUI}/export",
+    "/deliveries",
+    "/deliveries/1",
+)
+
+
+def test_read_api_during_a_postgres_outage_is_503_then_recovers(
+    own_database: tuple[str, psycopg.Connection[Any]],
+) -> None:
+    """The server ends every session of the database and accepts no new one: each read route
+    answers 503 with Retry-After and a JSON problem, never 500, and serves again afterwards."""
+    url, admin = own_database
+    name = url.rsplit("/", 1)[1]
+    settings = _outage_settings(url).model_copy(update={"read_tokens": [SecretStr(READ_TOKEN)]})
+    auth = {"Authorization": f"Bearer {READ_TOKEN}"}
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        assert _post(client, payload_body(dev_eui=DEV_EUI)).status_code == 200
+        assert [client.get(r, headers=auth).status_code for r in READ_ROUTES] == [200] * 6
+        admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        try:
+            for route in READ_ROUTES:
+                for _ in range(2):  # the session that was ended, then a new one refused
+                    response = client.get(route, headers=auth)
+                    assert response.status_code == 503, (route, response.text)
+                    assert response.headers["Retry-After"] == "5"
+                    assert response.headers["content-type"] == "application/json"
+                    assert "store is unavailable" in response.json()["detail"]
+            ready = client.get("/readyz")
+            assert ready.status_code == 503 and ready.headers["Retry-After"] == "5"
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        assert [client.get(r, headers=auth).status_code for r in READ_ROUTES] == [200] * 6

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lora_emotion.webhook import schema
 from lora_emotion.webhook.commits import open_batch_writer
+from lora_emotion.webhook.errors import StoreLimitError
 from lora_emotion.webhook.migrations import (
     MIGRATIONS,
     Migration,
@@ -27,6 +28,7 @@ from lora_emotion.webhook.storage import (
     list_deliveries,
     new_delivery,
     read_readings,
+    utc,
 )
 from sqlalchemy import Connection, UniqueConstraint, func, insert, inspect, select, text
 from sqlalchemy.exc import IntegrityError
@@ -118,18 +120,72 @@ def test_an_existing_database_upgrades_in_place(empty_store: Store) -> None:
         assert "ix_deliveries_device_id" not in {
             i["name"] for i in inspect(conn).get_indexes("deliveries")
         }
-    assert migrate(empty_store.write_engine) == 2
+    assert migrate(empty_store.write_engine) == MIGRATIONS[-1].version
     with empty_store.read_engine.connect() as conn:
-        assert current_version(conn) == 2
+        assert current_version(conn) == MIGRATIONS[-1].version
         assert "ix_deliveries_device_id" in {
             i["name"] for i in inspect(conn).get_indexes("deliveries")
         }
         assert conn.execute(select(func.count()).select_from(schema.deliveries)).scalar_one() == 1
 
 
+def test_lower_case_deveuis_of_an_existing_database_become_upper_case(
+    empty_store: Store,
+) -> None:
+    """Version 3: devices stored under a lower-case DevEUI (before ingest normalised them)
+    take the one spelling; a device stored under both spellings becomes one device, with the
+    earlier first-seen time and every delivery and reading of both."""
+    assert migrate(empty_store.write_engine, target=2) == 2
+    lower, mixed = "urn:dev:DEVEUI:abcdefabcdef0123", "urn:dev:deveui:0004a30B001F1234"
+    other = "urn:dev:mac:0024befffe804ff1"  # not a DevEUI: kept as it is
+    rows = []
+    for n, device in enumerate([lower, mixed, DEVICE, other]):
+        new = item(reading_body("0186", NOW - 100 * n))
+        row = as_row(new) | {"device": device}
+        rows.append(
+            (
+                row,
+                [
+                    dict(zip(schema.readings.c.keys(), (n + 1, *r), strict=True))
+                    for r in new.readings
+                ],
+            )
+        )
+    with empty_store.write_engine.begin() as conn:
+        for n, (row, readings) in enumerate(rows):
+            conn.execute(insert(schema.deliveries), [row | {"id": n + 1}])
+            conn.execute(insert(schema.readings), [r | {"device": row["device"]} for r in readings])
+        conn.execute(
+            insert(schema.devices),
+            [
+                {"urn": lower, "dev_eui": "ABCDEFABCDEF0123", "first_seen": utc(NOW)},
+                {"urn": mixed, "dev_eui": None, "first_seen": utc(NOW - 50)},
+                {"urn": DEVICE, "dev_eui": "0004A30B001F1234", "first_seen": utc(NOW)},
+                {"urn": other, "dev_eui": None, "first_seen": utc(NOW)},
+            ],
+        )
+    assert migrate(empty_store.write_engine) == MIGRATIONS[-1].version
+    upper = "urn:dev:DEVEUI:ABCDEFABCDEF0123"
+    with empty_store.read_engine.connect() as conn:
+        found = {r.urn: (r.dev_eui, r.first_seen) for r in conn.execute(select(schema.devices))}
+        assert found == {
+            upper: ("ABCDEFABCDEF0123", utc(NOW)),
+            DEVICE: ("0004A30B001F1234", utc(NOW - 50)),
+            other: (None, utc(NOW)),
+        }
+        query = select(schema.deliveries.c.id, schema.deliveries.c.device)
+        by_delivery = {i: d for i, d in conn.execute(query)}
+        assert by_delivery == {1: upper, 2: DEVICE, 3: DEVICE, 4: other}
+        readings = conn.execute(select(schema.readings.c.delivery_id, schema.readings.c.device))
+        assert {(i, d) for i, d in readings} == {(1, upper), (2, DEVICE), (3, DEVICE), (4, other)}
+        (summary,) = device_summaries(conn, urn=DEVICE)
+        assert summary.latest_emotion == "happy"
+
+
 def test_a_newer_database_is_refused(empty_store: Store) -> None:
     migrate(empty_store.write_engine)
-    future = (*MIGRATIONS, Migration(3, "from the future", lambda conn: None))
+    newer = MIGRATIONS[-1].version + 1
+    future = (*MIGRATIONS, Migration(newer, "from the future", lambda conn: None))
     migrate(empty_store.write_engine, migrations=future)
     with pytest.raises(SchemaVersionError, match="newer"):
         migrate(empty_store.write_engine)
@@ -180,7 +236,8 @@ def test_write_batch_stores_once_and_reports_duplicates(store: Store) -> None:
     assert [r.duplicate for r in results] == [False, False, True]
     assert all(r.delivery_id for r in results[:2])
     later = commit(store, [item(payload_body())])[0]
-    assert later[0].duplicate and later[0].delivery_id is None
+    assert later[0].duplicate and later[0].delivery_id == results[0].delivery_id
+    assert results[2].delivery_id == results[0].delivery_id
     with store.read_engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(schema.deliveries)).scalar_one() == 2
         assert conn.execute(select(func.count()).select_from(schema.readings)).scalar_one() == 1 + 2
@@ -295,3 +352,21 @@ def test_stored_raw_delivery_keeps_bytes_and_headers(store: Store) -> None:
     assert bytes(row.body) == body
     assert row.headers == '{"a": "b"}'
     assert row.decode_error
+
+
+def test_values_longer_than_the_store_keeps_are_refused_naming_the_field() -> None:
+    delivery = parse_delivery(payload_body(), now=NOW)
+    with pytest.raises(StoreLimitError, match=r"Things-Plug-UUID: .* 129 characters"):
+        new_delivery(delivery, plug_uuid="p" * 129, received_at=NOW, headers="{}", body=b"")
+    long_name = payload_body().replace(b'"n":"port"', b'"n":"' + b"p" * 201 + b'"')
+    with pytest.raises(StoreLimitError, match=r"measurement name: .* 201 characters"):
+        item(long_name)
+    errors = "; ".join(["byte 0 (header): unknown message type 0xFF"] * 100)
+    cut = new_delivery(
+        delivery._replace(decode_status="error", decode_error=errors),
+        plug_uuid="plug",
+        received_at=NOW,
+        headers="{}",
+        body=b"",
+    )
+    assert len(as_row(cut)["decode_error"]) == 2_000  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -19,13 +20,21 @@ from lora_emotion.webhook.commits import (
     PostgresBatchWriter,
     SQLiteBatchWriter,
     libpq_url,
+    open_batch_writer,
 )
-from lora_emotion.webhook.errors import StoreUnavailableError
+from lora_emotion.webhook.errors import StoreRefusedError, StoreUnavailableError
 from lora_emotion.webhook.migrations import migrate
-from lora_emotion.webhook.storage import NewDelivery, Store, create_store, new_delivery
+from lora_emotion.webhook.storage import (
+    DELIVERY_NAMES,
+    NewDelivery,
+    Store,
+    WriteResult,
+    create_store,
+    new_delivery,
+)
 from lora_emotion.webhook.writer import GroupCommitWriter
 from sqlalchemy import func, select
-from webhook_support import payload_body
+from webhook_support import free_port, payload_body
 
 from lora_emotion.kpn import parse_delivery
 
@@ -70,7 +79,7 @@ def test_deliveries_that_arrive_together_share_a_commit(sqlite_store: Store) -> 
         async with running(SQLiteBatchWriter(sqlite_store), batch_max=8) as writer:
             results = await asyncio.gather(*(writer.submit(delivery(i)) for i in range(20)))
             again = await writer.submit(delivery(3))
-        assert again.duplicate and again.delivery_id is None
+        assert again.duplicate and again.delivery_id == results[3].delivery_id
         return [result.delivery_id for result in results]
 
     ids = asyncio.run(run())
@@ -174,3 +183,104 @@ def test_copies_in_concurrent_batches_are_stored_once(postgres_store: Store) -> 
     duplicates = asyncio.run(run())
     assert duplicates.count(False) == 40 and duplicates.count(True) == 80
     assert stored(postgres_store) == 40
+
+
+def refused_by_the_store(store: Store) -> NewDelivery:
+    """A delivery that passed no parse validation and that the store cannot hold at all.
+
+    On PostgreSQL the issue's own case: a device URN far beyond what a B-tree index entry can
+    hold (``ProgramLimitExceeded``, which psycopg raises as an ``OperationalError``). SQLite has
+    no such limit, so there a NOT NULL column is left empty.
+    """
+    item = delivery(10_000)
+    if store.dialect == "postgresql":
+        huge = "urn:dev:DEVEUI:" + secrets.token_hex(3_000).upper()
+        row = dict(zip(DELIVERY_NAMES, item.row, strict=True), device=huge)
+        readings = [(r[0], huge, *r[2:]) for r in item.readings]
+        return NewDelivery(item.dedup_key, tuple(row.values()), readings, [(huge, None)])
+    row = dict(zip(DELIVERY_NAMES, item.row, strict=True), kind=None)
+    return NewDelivery(item.dedup_key, tuple(row.values()), item.readings, item.devices)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(request: pytest.FixtureRequest) -> Store:
+    fixture = "sqlite_store" if request.param == "sqlite" else "postgres_store"
+    store: Store = request.getfixturevalue(fixture)
+    return store
+
+
+def test_a_row_the_store_refuses_is_422_and_the_rest_of_its_batch_commits(
+    any_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """200 good deliveries and one bad one arrive together: the good ones are stored at once
+    (never 503), the bad one alone is refused with 422, and it stays refused on a retry."""
+    bad = refused_by_the_store(any_store)
+
+    async def run() -> list[WriteResult | BaseException]:
+        async with running(open_batch_writer(any_store)) as writer:
+            items = [delivery(i) for i in range(200)]
+            items.insert(77, bad)
+            outcomes = await asyncio.gather(
+                *(writer.submit(item) for item in items), return_exceptions=True
+            )
+            with pytest.raises(StoreRefusedError):
+                await writer.submit(bad)
+        return outcomes
+
+    outcomes = asyncio.run(run())
+    refused = outcomes.pop(77)
+    assert isinstance(refused, StoreRefusedError) and refused.http_status == 422
+    expected = "ProgramLimitExceeded" if any_store.dialect == "postgresql" else "IntegrityError"
+    assert f"the store refused the delivery: {expected}" in str(refused)
+    # It shared a batch with good deliveries, which was split to commit them.
+    splits = [r.batch for r in caplog.records if getattr(r, "event", "") == "batch_refused"]
+    assert max(splits) > 100, splits
+    assert all(isinstance(o, WriteResult) for o in outcomes), outcomes
+    ids = {o.delivery_id for o in outcomes if isinstance(o, WriteResult)}
+    assert len(ids) == 200 and None not in ids
+    assert stored(any_store) == 200
+
+
+def test_store_unavailable_is_still_503_not_422(postgres_store: Store) -> None:
+    """A server that cannot be reached is unavailability, whatever the batch holds."""
+    closed = create_store(postgres_store.url.replace("127.0.0.1:5432", f"127.0.0.1:{free_port()}"))
+
+    async def run() -> None:
+        async with running(open_batch_writer(closed, connect_timeout_s=2)) as writer:
+            outcomes = await asyncio.gather(
+                writer.submit(delivery(1)),
+                writer.submit(refused_by_the_store(postgres_store)),
+                return_exceptions=True,
+            )
+        assert all(isinstance(o, StoreUnavailableError) for o in outcomes), outcomes
+
+    asyncio.run(run())
+
+
+def test_a_duplicate_answers_the_id_of_the_original(any_store: Store) -> None:
+    """Copies in the same batch, in a later batch, and racing on two writers (as two workers
+    would) all answer the id the stored delivery got."""
+
+    async def run() -> None:
+        async with (
+            running(open_batch_writer(any_store)) as one,
+            running(open_batch_writer(any_store)) as other,
+        ):
+            together = await asyncio.gather(*(one.submit(delivery(i % 3)) for i in range(9)))
+            later = await one.submit(delivery(1))
+            raced = await asyncio.gather(
+                *(w.submit(delivery(100 + i % 5)) for i in range(40) for w in (one, other))
+            )
+        first = {i: together[i].delivery_id for i in range(3)}
+        assert None not in first.values() and len(set(first.values())) == 3
+        assert [r.delivery_id for r in together] == [first[i % 3] for i in range(9)]
+        assert [r.duplicate for r in together] == [False] * 3 + [True] * 6
+        assert later.duplicate and later.delivery_id == first[1]
+        by_key: dict[int, set[int | None]] = {}
+        for n, result in enumerate(raced):
+            by_key.setdefault(n // 2 % 5, set()).add(result.delivery_id)
+        assert all(len(ids) == 1 and None not in ids for ids in by_key.values()), by_key
+        assert sum(not r.duplicate for r in raced) == 5
+
+    asyncio.run(run())
+    assert stored(any_store) == 3 + 5

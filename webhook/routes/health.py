@@ -15,6 +15,8 @@ router = APIRouter(tags=["operations"])
 
 #: A readiness probe must answer before the prober's own timeout.
 READY_TIMEOUT_S = 3.0
+#: As every other 503 of the service says.
+_RETRY = {"Retry-After": "5"}
 
 
 def _ping(store: storage.Store) -> None:
@@ -32,11 +34,15 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request, store: StoreDep) -> JSONResponse:
     """Answer 200 when the store answers a query and the writer runs, else 503."""
     if not request.app.state.ingest.writer.alive:
-        return JSONResponse({"status": "unavailable", "error": "writer stopped"}, 503)
+        return JSONResponse(
+            {"status": "unavailable", "error": "writer stopped"}, 503, headers=_RETRY
+        )
     try:
         await asyncio.wait_for(run_in_threadpool(_ping, store), READY_TIMEOUT_S)
     except Exception as exc:  # any failure to reach the store means "not ready"
-        return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
+        return JSONResponse(
+            {"status": "unavailable", "error": type(exc).__name__}, 503, headers=_RETRY
+        )
     return JSONResponse({"status": "ok", "store": store.dialect})
 
 

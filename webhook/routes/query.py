@@ -44,6 +44,8 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": Problem, "descript
 EXPORT_PAGE = 1_000
 MAX_ID = 2**63 - 1
 _EUI = re.compile(r"[0-9A-Fa-f]{16}")
+#: The shape of every device URN the store holds (the KPN parser's), hence of a devices cursor.
+_DEVICE_URN = re.compile(r"urn:dev:[A-Za-z0-9]+:[^:]+")
 _DEVICE_DOC = "Device URN (urn:dev:DEVEUI:0004A30B001F1234) or a bare DevEUI."
 
 Limit = Annotated[int, Query(ge=1, le=1_000, description="Page size")]
@@ -151,7 +153,11 @@ def _unopaque(cursor: str) -> str:
 @router.get("/devices", response_model=DevicePage)
 def list_devices(store: StoreDep, limit: Limit = 100, cursor: Cursor = None) -> DevicePage:
     """List devices with their latest emotion and last-seen time, in URN order."""
-    after = _unopaque(cursor) if cursor else None
+    after = None
+    if cursor:
+        after = _unopaque(cursor)
+        if not _DEVICE_URN.fullmatch(after):
+            raise BadRequestError("cursor is not one this API gave out")
     with store.read_engine.connect() as conn:
         found = storage.device_summaries(conn, limit=limit, after=after)
     more = _opaque(found[-1].urn) if len(found) == limit else None

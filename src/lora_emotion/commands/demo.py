@@ -170,7 +170,7 @@ def _where(base: str, token: str, args: argparse.Namespace, app: Any, fleet: Fle
 def _line(stats: RunStats) -> str:
     return (
         f"{stats.sent} sent, {stats.acknowledged} acknowledged, {stats.failed} failed, "
-        f"{stats.rate:.0f}/s"
+        f"{stats.retried} retried, {stats.rate:.0f}/s"
     )
 
 
@@ -237,7 +237,6 @@ async def _run(args: argparse.Namespace) -> int:
                 url=url,
                 limits=RunLimits(count=1_000_000, duration_s=600, speed=None),
                 concurrency=4,
-                client="raw",
             )
             print(f"backfill: {args.backfill:.0f} s of history, {_line(stats)}", flush=True)
         if args.duration > 0:
@@ -252,7 +251,6 @@ async def _run(args: argparse.Namespace) -> int:
                     url=url,
                     limits=RunLimits(count=1_000_000, duration_s=args.duration, speed=args.speed),
                     concurrency=4,
-                    client="raw",
                     progress=progress_printer(args.quiet),
                     progress_interval_s=1.0,
                 )
@@ -278,10 +276,7 @@ def handle(args: argparse.Namespace) -> int:
     """Run the demo until its duration is up or Ctrl-C."""
     if args.devices < 1 or args.window < 1:
         raise LoraEmotionError("--devices and --window must be at least 1")
-    try:
-        importlib.import_module("lora_emotion.webhook.main")
-    except ImportError as exc:  # pragma: no cover - depends on the installed extras
-        raise LoraEmotionError(
-            f"the demo needs the 'webhook' extra: pip install 'lora-emotion[webhook]' ({exc})"
-        ) from exc
+    # Before anything starts: a missing extra is reported by the command line in one line.
+    for module in ("lora_emotion.webhook.main", "lora_emotion.lorawan", "httpx"):
+        importlib.import_module(module)
     return asyncio.run(_run(args))

@@ -6,8 +6,6 @@ import argparse
 import importlib
 from pathlib import Path
 
-from ..errors import LoraEmotionError
-
 EPILOG = """\
 configuration (environment, or a TOML file named by --config / LORA_EMOTION_CONFIG):
   LORA_EMOTION_DESTINATIONS   JSON: {"<Things-Plug-UUID>": ["<secret>", "<next secret>"]}
@@ -61,13 +59,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    """Hand the parsed options to the webhook package (imported only now: it needs the extra)."""
-    try:
-        server = importlib.import_module("lora_emotion.webhook.server")
-    except ImportError as exc:
-        raise LoraEmotionError(
-            f"the webhook needs the 'webhook' extra: pip install 'lora-emotion[webhook]' ({exc})"
-        ) from exc
+    """Hand the parsed options to the webhook package (imported only now: it needs the extra;
+    the command line reports a missing one)."""
+    server = importlib.import_module("lora_emotion.webhook.server")
     code: int = server.serve(
         host=args.host,
         port=args.port,

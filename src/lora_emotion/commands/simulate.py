@@ -42,7 +42,8 @@ examples:
   lora-emotion simulate --devices 20 --mode reading --count 500 --duration 120
   lora-emotion simulate --speed 1 --duration 600          # real time, for a dashboard
 
-  # load generation for a benchmark: prebuilt bodies, no budget, as fast as possible
+  # load generation for a benchmark: prebuilt bodies, no budget, as fast as possible,
+  # over the minimal keep-alive client (raw) for http:// URLs
   lora-emotion simulate --load --devices 200 --count 20000 --concurrency 32 --json
 
   # see what would be sent, without a server
@@ -198,9 +199,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--concurrency", type=int, default=8, help="parallel senders (default 8)")
     run.add_argument(
         "--client",
-        choices=["auto", "httpx", "raw"],
-        default="auto",
-        help="HTTP client: raw keep-alive connections for http://, httpx otherwise (auto)",
+        choices=["httpx", "raw"],
+        help="HTTP client: httpx (default), or with --load for an http:// URL a minimal "
+        "keep-alive client that costs the load generator less CPU (the default there)",
     )
     run.add_argument(
         "--prebuild",
@@ -230,7 +231,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--dry-run", action="store_true", help="print deliveries, send nothing")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--quiet", action="store_true", help="no progress line on stderr")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, usage_error=parser.error)
 
 
 def apply_load_preset(args: argparse.Namespace) -> None:
@@ -308,8 +309,10 @@ def handle(args: argparse.Namespace) -> int:
         return _dry_run(fleet.deliveries(), args.count)
     check_loopback(args.url, allow_remote=args.allow_remote)
     client = args.client
-    if client == "auto":
-        client = "raw" if args.url.startswith("http://") else "httpx"
+    if client is None:
+        client = "raw" if args.load and args.url.startswith("http://") else "httpx"
+    elif client == "raw" and not (args.load and args.url.startswith("http://")):
+        args.usage_error("--client raw is for --load with an http:// URL only")
     deliveries: Iterator[Delivery] | list[Delivery] = fleet.deliveries()
     if args.prebuild or args.speed is None:
         started = time.perf_counter()

@@ -183,3 +183,15 @@ def test_openapi_documents_the_api(client: TestClient) -> None:
     )
     assert "HTTPBearer" in document["components"]["securitySchemes"]
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    ["eyJhIjoxfQ", "garbage", "dXJuOmRldjpERVZFVUk6", "MTIz", "dXJuOmRldjo6eA"],
+)
+def test_devices_refuse_a_cursor_they_did_not_give_out(
+    client: TestClient, reader_headers: dict[str, str], history: list[bytes], cursor: str
+) -> None:
+    response = client.get("/devices", params={"cursor": cursor}, headers=reader_headers)
+    assert response.status_code == 400
+    assert "cursor" in response.json()["detail"]
