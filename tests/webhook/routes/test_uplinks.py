@@ -446,3 +446,13 @@ def test_a_duplicate_answers_the_original_delivery_id(deliver: Any) -> None:
     first, again = deliver(payload_body()), deliver(payload_body(layout="merged"))
     assert again.json()["status"] == "duplicate"
     assert again.json()["delivery_id"] == first.json()["delivery_id"] is not None
+
+
+def test_a_delivery_while_the_service_is_not_started_is_503(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+    body = payload_body()
+    # No lifespan: the pipeline is not set up, as before start-up or after shutdown.
+    response = TestClient(app).post("/uplinks/kpn", content=body, headers=signed_headers(body))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "starting or stopping" in response.json()["detail"]
