@@ -24,6 +24,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .alerts.rules import AlertSettings
+from .schema import MAX_PLUG_UUID_LENGTH
+
 __all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "Settings", "get_settings", "sqlalchemy_url"]
 
 CONFIG_ENV = "LORA_EMOTION_CONFIG"
@@ -91,6 +94,8 @@ class Settings(BaseSettings):
     read_pool_size: int = Field(default=4, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    #: Alert rules, device tags and channels: the ``[alerts]`` table (docs/alerts.md).
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -120,6 +125,12 @@ class Settings(BaseSettings):
         normalised: dict[str, Any] = {}
         for plug, secrets in value.items():
             key = str(plug).strip().lower()
+            if len(key) > MAX_PLUG_UUID_LENGTH:
+                # Every delivery to it would be refused (422); say so before starting.
+                raise ValueError(
+                    f"a destination's Things-Plug-UUID has {len(key)} characters, more than "
+                    f"the {MAX_PLUG_UUID_LENGTH} the store keeps"
+                )
             normalised[key] = [secrets] if isinstance(secrets, str | SecretStr) else secrets
         return normalised
 

@@ -28,12 +28,13 @@ from starlette.types import Receive, Scope, Send
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from .alerts import AlertService
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
 from .ingest import Ingest, IngestEndpoint
 from .logs import redactor
 from .migrations import migrate
-from .routes import health, query, uplinks
+from .routes import alerts, health, query, uplinks
 from .storage import STORE_UNAVAILABLE, create_store, unavailable
 from .writer import GroupCommitWriter
 
@@ -129,6 +130,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     redactor.set_secrets(
         [s.get_secret_value() for values in settings.destinations.values() for s in values]
         + [t.get_secret_value() for t in settings.read_tokens]
+        + settings.alerts.secrets()
     )
     store = create_store(
         settings.database_url,
@@ -136,17 +138,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         read_pool_size=settings.read_pool_size,
     )
     version = await run_in_threadpool(migrate, store.write_engine)
+    registry = _registry(settings)
+    alerting = AlertService(settings.alerts, registry, store)
     writer = GroupCommitWriter(
         open_batch_writer(
-            store, concurrency=settings.commit_concurrency, timeout_s=settings.store_timeout_s
+            store,
+            concurrency=settings.commit_concurrency,
+            timeout_s=settings.store_timeout_s,
+            alerts=alerting.hook if alerting.needed else None,
         ),
         batch_max=settings.batch_max,
         timeout_s=settings.store_timeout_s,
     )
     writer.start()
+    alerting.start()
     thresholds = _tune_gc()
     app.state.store = store
-    app.state.ingest = Ingest(settings, _registry(settings), writer)
+    app.state.alerts = alerting
+    app.state.ingest = Ingest(settings, registry, writer)
     log.info(
         "webhook ready",
         extra={
@@ -161,6 +170,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await writer.close()
+        await alerting.close()
         store.dispose()
         gc.unfreeze()
         gc.set_threshold(*thresholds)
@@ -197,6 +207,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[:0] = uplinks.routes()
     app.include_router(query.router)
     app.include_router(health.router)
+    app.include_router(alerts.router)
 
     def openapi() -> dict[str, Any]:
         """The OpenAPI document, with the delivery routes FastAPI does not declare itself."""

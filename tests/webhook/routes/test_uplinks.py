@@ -298,6 +298,65 @@ def test_device_eui_is_recorded(deliver: Any, store: Store) -> None:
         assert conn.execute(select(schema.devices.c.dev_eui)).scalar_one() == DEV_EUI
 
 
+def with_device(device: str, base_time: float = BT) -> bytes:
+    """A raw-payload delivery whose base name is ``device`` exactly as given."""
+    body = payload_body(base_time=base_time)
+    return body.replace(f"{DEVICE}:".encode(), f"{device}:".encode())
+
+
+@pytest.mark.parametrize(
+    ("device", "fragment"),
+    [
+        # The issue's case: a valid-looking URN with a ~4,000-character EUI.
+        ("urn:dev:DEVEUI:" + "0123456789ABCDEF" * 250, "DevEUI"),
+        ("urn:dev:DEVEUI:0004A30B001F12", "DevEUI"),
+        ("urn:dev:DEVEUI:0004A30B001F12345", "DevEUI"),
+        ("urn:dev:mac:" + "a" * 300, "device URN"),
+    ],
+)
+def test_a_device_the_store_cannot_hold_is_422_naming_it(
+    deliver: Any, store: Store, device: str, fragment: str
+) -> None:
+    good = deliver(payload_body())
+    response = deliver(with_device(device))
+    assert response.status_code == 422, response.text
+    assert fragment in response.json()["detail"]
+    assert good.status_code == 200 and count(store, schema.deliveries) == 1
+
+
+def test_a_header_too_long_to_keep_is_422_naming_it(deliver: Any, store: Store) -> None:
+    response = deliver(payload_body(), headers={"X-Request-Id": "r" * 9_000})
+    assert response.status_code == 422
+    assert "x-request-id" in response.json()["detail"]
+    assert count(store, schema.deliveries) == 0
+
+
+def test_a_lower_case_deveui_is_stored_upper_case_and_readable(
+    deliver: Any, client: TestClient, store: Store, reader_headers: dict[str, str]
+) -> None:
+    lower = DEV_EUI.lower()
+    answer = deliver(with_device(f"urn:dev:DEVEUI:{lower}"))
+    assert answer.status_code == 200 and answer.json()["device"] == DEVICE
+    assert deliver(with_device(f"urn:dev:deveui:{lower}", BT + 1)).status_code == 200
+    devices = client.get("/devices", headers=reader_headers).json()["devices"]
+    assert [(d["urn"], d["dev_eui"]) for d in devices] == [(DEVICE, DEV_EUI)]
+    for spelling in (lower, DEV_EUI, f"urn:dev:DEVEUI:{lower}", f"urn:dev:deveui:{lower}"):
+        one = client.get(f"/devices/{spelling}", headers=reader_headers)
+        assert one.status_code == 200 and one.json()["urn"] == DEVICE
+        readings = client.get(f"/devices/{spelling}/readings", headers=reader_headers)
+        assert len(readings.json()["readings"]) == 2
+        audit = client.get("/deliveries", params={"device": spelling}, headers=reader_headers)
+        assert len(audit.json()["deliveries"]) == 2
+    with store.read_engine.connect() as conn:
+        assert set(conn.execute(select(schema.readings.c.device)).scalars()) == {DEVICE}
+
+
+def test_a_duplicate_answers_the_original_delivery_id(deliver: Any) -> None:
+    first, again = deliver(payload_body()), deliver(payload_body(layout="merged"))
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["delivery_id"] == first.json()["delivery_id"] is not None
+
+
 class RecordingMiddleware:
     """A user's pure ASGI middleware: records each request and its answer, tags the answer."""
 
@@ -387,65 +446,6 @@ def test_no_private_module_of_a_dependency_is_imported() -> None:
         for m in private.finditer(path.read_text())
     ]
     assert found == []
-
-
-def with_device(device: str, base_time: float = BT) -> bytes:
-    """A raw-payload delivery whose base name is ``device`` exactly as given."""
-    body = payload_body(base_time=base_time)
-    return body.replace(f"{DEVICE}:".encode(), f"{device}:".encode())
-
-
-@pytest.mark.parametrize(
-    ("device", "fragment"),
-    [
-        # The issue's case: a valid-looking URN with a ~4,000-character EUI.
-        ("urn:dev:DEVEUI:" + "0123456789ABCDEF" * 250, "DevEUI"),
-        ("urn:dev:DEVEUI:0004A30B001F12", "DevEUI"),
-        ("urn:dev:DEVEUI:0004A30B001F12345", "DevEUI"),
-        ("urn:dev:mac:" + "a" * 300, "device URN"),
-    ],
-)
-def test_a_device_the_store_cannot_hold_is_422_naming_it(
-    deliver: Any, store: Store, device: str, fragment: str
-) -> None:
-    good = deliver(payload_body())
-    response = deliver(with_device(device))
-    assert response.status_code == 422, response.text
-    assert fragment in response.json()["detail"]
-    assert good.status_code == 200 and count(store, schema.deliveries) == 1
-
-
-def test_a_header_too_long_to_keep_is_422_naming_it(deliver: Any, store: Store) -> None:
-    response = deliver(payload_body(), headers={"X-Request-Id": "r" * 9_000})
-    assert response.status_code == 422
-    assert "x-request-id" in response.json()["detail"]
-    assert count(store, schema.deliveries) == 0
-
-
-def test_a_lower_case_deveui_is_stored_upper_case_and_readable(
-    deliver: Any, client: TestClient, store: Store, reader_headers: dict[str, str]
-) -> None:
-    lower = DEV_EUI.lower()
-    answer = deliver(with_device(f"urn:dev:DEVEUI:{lower}"))
-    assert answer.status_code == 200 and answer.json()["device"] == DEVICE
-    assert deliver(with_device(f"urn:dev:deveui:{lower}", BT + 1)).status_code == 200
-    devices = client.get("/devices", headers=reader_headers).json()["devices"]
-    assert [(d["urn"], d["dev_eui"]) for d in devices] == [(DEVICE, DEV_EUI)]
-    for spelling in (lower, DEV_EUI, f"urn:dev:DEVEUI:{lower}", f"urn:dev:deveui:{lower}"):
-        one = client.get(f"/devices/{spelling}", headers=reader_headers)
-        assert one.status_code == 200 and one.json()["urn"] == DEVICE
-        readings = client.get(f"/devices/{spelling}/readings", headers=reader_headers)
-        assert len(readings.json()["readings"]) == 2
-        audit = client.get("/deliveries", params={"device": spelling}, headers=reader_headers)
-        assert len(audit.json()["deliveries"]) == 2
-    with store.read_engine.connect() as conn:
-        assert set(conn.execute(select(schema.readings.c.device)).scalars()) == {DEVICE}
-
-
-def test_a_duplicate_answers_the_original_delivery_id(deliver: Any) -> None:
-    first, again = deliver(payload_body()), deliver(payload_body(layout="merged"))
-    assert again.json()["status"] == "duplicate"
-    assert again.json()["delivery_id"] == first.json()["delivery_id"] is not None
 
 
 def test_a_delivery_while_the_service_is_not_started_is_503(tmp_path: Path) -> None:
