@@ -21,9 +21,9 @@ from pathlib import Path
 from lora_emotion._plain_pack import resolve_plain
 from lora_emotion.aggregator import RelayConfig
 from lora_emotion.fleet import Fleet, FleetConfig
-from lora_emotion.kpn import delivery_body, parse_delivery
 from lora_emotion.labels import FER2013
 from lora_emotion.messages import Mode
+from lora_emotion.networks.kpn import delivery_body, parse_delivery
 from lora_emotion.senml import Record, decode_json, resolve
 from lora_emotion.simulator import StreamConfig
 

@@ -16,9 +16,9 @@ from lora_emotion.fleet import (
     NetworkServer,
     device_identity,
 )
-from lora_emotion.kpn import parse_delivery, verify_token
 from lora_emotion.lorawan import DataFrame, MType, build_frame
 from lora_emotion.messages import Mode, Status
+from lora_emotion.networks.kpn import parse_delivery, verify_token
 from lora_emotion.senml import decode_json
 from lora_emotion.uplink import message_records
 

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from lora_emotion import kpn
 from lora_emotion._plain_pack import _RAW_PAYLOAD, resolve_plain
 from lora_emotion.errors import DecodeError
-from lora_emotion.kpn import delivery_body, parse_delivery, raw_payload_records
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
+from lora_emotion.networks import kpn
+from lora_emotion.networks.kpn import delivery_body, parse_delivery, raw_payload_records
 from lora_emotion.senml import Record, decode_json, resolve
 
 NOW = 1_700_000_000.0

@@ -39,7 +39,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lora_emotion.kpn import (
+from lora_emotion.networks.kpn import (
     EMOTION_NAME,
     MAX_DEVICE_LENGTH,
     PAYLOAD_NAME,
@@ -101,6 +101,8 @@ DELIVERY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reading_count", "int4"),
     ("headers", "text"),
     ("body", "bytea"),
+    ("network", "varchar"),
+    ("network_metadata", "text"),
 )
 READING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("delivery_id", "int8"),
@@ -208,15 +210,20 @@ def new_delivery(
     received_at: float,
     headers: str,
     body: bytes,
+    network: str = "kpn",
+    metadata: str | None = None,
 ) -> NewDelivery:
     """Turn a parsed delivery into the rows the store writes.
 
     Args:
-        delivery: from :func:`lora_emotion.kpn.parse_delivery`.
-        plug_uuid: the destination it came through.
+        delivery: from :func:`lora_emotion.networks.kpn.parse_delivery` (KPN) or
+            :func:`lora_emotion.networks.delivery_of` (the other networks).
+        plug_uuid: the KPN destination or the network's application it came through.
         received_at: the receiver's clock when it arrived, seconds since the Unix epoch.
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.
+        network: who delivered it (``kpn``, ``ttn``, ``chirpstack``).
+        metadata: what the network said beside the payload, as a JSON object.
 
     Raises:
         StoreLimitError: a device URN, name, unit or the plug UUID is longer than the store
@@ -246,6 +253,8 @@ def new_delivery(
         len(measurements),
         headers,
         body,
+        network,
+        metadata,
     )
     named = {delivery.device: delivery.dev_eui}
     for item in delivery.measurements:

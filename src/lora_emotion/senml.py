@@ -142,9 +142,9 @@ class ResolvedRecord(NamedTuple):
     or ``None`` when the record carries only a sum. ``extra`` holds the unknown fields and, when
     the pack declares a SenML version other than 10, ``("bver", version)`` as §4.6 requires.
 
-    A named tuple rather than a frozen dataclass, like :class:`lora_emotion.kpn.Measurement`:
-    the webhook resolves every record of every delivery, and the tuple builds in a third of
-    the time. Both are immutable.
+    A named tuple rather than a frozen dataclass, like
+    :class:`lora_emotion.networks.kpn.Measurement`: the webhook resolves every record of every
+    delivery, and the tuple builds in a third of the time. Both are immutable.
     """
 
     name: str

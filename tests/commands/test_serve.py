@@ -3,11 +3,11 @@ tests/webhook/test_reliability.py, which runs this command as a server process).
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
 import pytest
+from lora_emotion.webhook.migrations import MIGRATIONS
 
 from lora_emotion.cli import main
 
@@ -41,8 +41,7 @@ def test_check_migrates_the_default_store_and_exits(
     assert (tmp_path / "lora-emotion.sqlite3").is_file()
     err = capsys.readouterr().err
     assert "embedded SQLite file" in err
-    latest = importlib.import_module("lora_emotion.webhook.migrations").MIGRATIONS[-1].version
-    assert f"schema version {latest}" in err
+    assert f"schema version {MIGRATIONS[-1].version}" in err
 
 
 def test_check_reads_a_toml_file(

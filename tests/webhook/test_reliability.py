@@ -45,7 +45,7 @@ from webhook_support import (
     signed_headers,
 )
 
-from lora_emotion.kpn import parse_delivery
+from lora_emotion.networks.kpn import parse_delivery
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
