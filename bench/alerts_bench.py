@@ -53,9 +53,9 @@ from webhook_bench import (
     write_bodies,
 )
 
-from lora_emotion.kpn import delivery_body, message_token, raw_payload_records
 from lora_emotion.labels import FER2013
 from lora_emotion.messages import Reading, encode, port_of
+from lora_emotion.networks.kpn import delivery_body, message_token, raw_payload_records
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

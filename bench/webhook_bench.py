@@ -1,4 +1,4 @@
-"""Benchmark the KPN webhook against a bare FastAPI endpoint on this machine.
+"""Benchmark the webhook against a bare FastAPI endpoint on this machine.
 
 Usage:
     python bench/webhook_bench.py                 # every scenario, 3 rounds of 10 s each
@@ -6,7 +6,8 @@ Usage:
 
 For each scenario a server is started on loopback (``lora-emotion serve`` for the webhook, the
 same uvicorn options around ``bench/bare_app.py`` for the ceiling), warmed up, then loaded for
-``--duration`` seconds by ``wrk`` with pre-signed, unique KPN deliveries (``bench/kpn_load.lua``).
+``--duration`` seconds by ``wrk`` with pre-signed, unique KPN deliveries (``bench/kpn_load.lua``),
+or The Things Stack's / ChirpStack's uplinks of the same readings (``bench/network_load.lua``).
 Every delivery is committed durably before its 2xx (SQLite WAL + synchronous=FULL, PostgreSQL
 with synchronous_commit on). Rounds are interleaved so that background load on a shared machine
 hits every scenario alike; the report gives medians. After each run the store is checked:
@@ -43,12 +44,25 @@ from typing import Any
 import httpx
 import psycopg
 
-from lora_emotion.kpn import delivery_body, message_token, raw_payload_records
+from lora_emotion.networks.chirpstack import event_body
+from lora_emotion.networks.kpn import delivery_body, message_token, raw_payload_records
+from lora_emotion.networks.ttn import message_body
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 REPORT = ROOT / "docs" / "bench-webhook.md"
 LUA = HERE / "kpn_load.lua"
+NETWORK_LUA = HERE / "network_load.lua"
+#: The Things Stack application, ChirpStack application and the token their headers carry.
+TTN_APP = "bench-app"
+CHIRPSTACK_APP = "0b5e6c1a-7d42-4f0e-9c3b-00000000c5c5"
+NETWORK_TOKEN = "bench-network-token-0123456789abcdef"
+#: Where each network posts.
+NETWORK_PATHS = {
+    "kpn": "/uplinks/kpn",
+    "ttn": "/uplinks/ttn",
+    "chirpstack": "/uplinks/chirpstack?event=up",
+}
 PLUG = "0b5e6c1a-7d42-4f0e-9c3b-5a8e2d1f4b70"
 SECRET = "Bench-Shared-Secret-0123456789-abc!"
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
@@ -71,6 +85,8 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     #: wrk connections when not the run's default.
     connections: int | None = None
+    #: Whose deliveries it receives: "kpn", "ttn" or "chirpstack".
+    network: str = "kpn"
 
 
 SCENARIOS = (
@@ -94,6 +110,16 @@ SCENARIOS = (
         "webhook, PostgreSQL, two commits at a time per worker",
         env={"LORA_EMOTION_COMMIT_CONCURRENCY": "2"},
     ),
+    Scenario(
+        "postgresql-2-ttn", "postgresql", 2, "webhook, PostgreSQL, The Things Stack", network="ttn"
+    ),
+    Scenario(
+        "postgresql-2-chirpstack",
+        "postgresql",
+        2,
+        "webhook, PostgreSQL, ChirpStack",
+        network="chirpstack",
+    ),
     Scenario("bare-2-c64", "bare", 2, "bare FastAPI 204, 64 connections", connections=64),
     Scenario(
         "postgresql-2-c64", "postgresql", 2, "webhook, PostgreSQL, 64 connections", connections=64
@@ -116,19 +142,48 @@ def free_port() -> int:
         return port
 
 
-def write_bodies(path: Path, count: int, *, offset: float) -> None:
-    """``count`` unique signed deliveries ("Raw LoRa payload" of compact readings), one a line."""
+def write_bodies(path: Path, count: int, *, offset: float, network: str = "kpn") -> None:
+    """``count`` unique deliveries of compact readings, one a line: KPN's "Raw LoRa payload"
+    bodies with their tokens, or the same uplinks as The Things Stack or ChirpStack post them
+    with their Authorization header."""
     labels = ("0186", "01B5", "0000", "02C2")  # happy 87 %, sad 33 %, angry 0 %, neutral 100 %
     with path.open("w", encoding="ascii") as out:
         for i in range(count):
-            records = raw_payload_records(bytes.fromhex(labels[i % 4]), 16)
-            body = delivery_body(
-                f"{0x0004A30B00000000 + i % DEVICES:016X}",
-                records,
-                base_time=1_700_000_000.0 + offset + i / 1000,
-                layout="legacy" if i % 2 else "merged",
-            )
-            out.write(f"{message_token(body, SECRET)}\t{body.decode()}\n")
+            payload = bytes.fromhex(labels[i % 4])
+            dev_eui = f"{0x0004A30B00000000 + i % DEVICES:016X}"
+            time = 1_700_000_000.0 + offset + i / 1000
+            if network == "kpn":
+                body = delivery_body(
+                    dev_eui,
+                    raw_payload_records(payload, 16),
+                    base_time=time,
+                    layout="legacy" if i % 2 else "merged",
+                )
+                out.write(f"{message_token(body, SECRET)}\t{body.decode()}\n")
+                continue
+            # Counters and deduplication ids unique across the bodies and warm-up files.
+            fcnt = int(offset) + i
+            if network == "ttn":
+                body = message_body(
+                    dev_eui=dev_eui,
+                    fport=16,
+                    payload=payload,
+                    fcnt=fcnt,
+                    time=time,
+                    application_id=TTN_APP,
+                    airtime_s=0.041216,
+                )
+            else:
+                body = event_body(
+                    dev_eui=dev_eui,
+                    fport=16,
+                    payload=payload,
+                    fcnt=fcnt,
+                    time=time,
+                    deduplication_id=f"00000000-0000-4000-8000-{fcnt:012d}",
+                    application_id=CHIRPSTACK_APP,
+                )
+            out.write(f"Bearer {NETWORK_TOKEN}\t{body.decode()}\n")
 
 
 # --- CPU accounting ---------------------------------------------------------------------------
@@ -190,6 +245,8 @@ class Server:
             env.update(
                 LORA_EMOTION_DATABASE_URL=database_url,
                 LORA_EMOTION_DESTINATIONS=json.dumps({PLUG: [SECRET]}),
+                LORA_EMOTION_TTN_APPLICATIONS=json.dumps({TTN_APP: [NETWORK_TOKEN]}),
+                LORA_EMOTION_CHIRPSTACK_APPLICATIONS=json.dumps({CHIRPSTACK_APP: [NETWORK_TOKEN]}),
                 LORA_EMOTION_READ_TOKENS="bench-" + secrets.token_hex(20),
             )
             command = [
@@ -322,22 +379,15 @@ def stored_count(url: str) -> int:
 # --- load -------------------------------------------------------------------------------------
 
 
-def run_wrk(url: str, bodies: Path, *, duration: float, connections: int) -> dict[str, Any]:
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{duration:g}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA),
-        url,
-        "--",
-        str(bodies),
-        "1",
-        PLUG,
-    ]
+def run_wrk(
+    url: str, bodies: Path, *, duration: float, connections: int, network: str = "kpn"
+) -> dict[str, Any]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s"]
+    if network == "kpn":
+        command += ["-s", str(LUA), url, "--", str(bodies), "1", PLUG]
+    else:
+        command += ["-s", str(NETWORK_LUA), url, "--", str(bodies), "1"]
+        command += [NETWORK_PATHS[network], "Authorization"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
@@ -363,22 +413,31 @@ class Run:
 def run_scenario(
     scenario: Scenario,
     *,
-    bodies: Path,
+    bodies: dict[str, Path],
     distinct: int,
-    warmup: Path,
+    warmup: dict[str, Path],
     duration: float,
     connections: int,
     workdir: Path,
 ) -> Run:
     connections = scenario.connections or connections
+    network = scenario.network
     with fresh_store(scenario.store, workdir) as url:
         server = Server(scenario, url)
         try:
-            run_wrk(server.url, warmup, duration=2, connections=connections)
+            run_wrk(
+                server.url, warmup[network], duration=2, connections=connections, network=network
+            )
             warm = stored_count(url) if url else 0
             before_metrics = server.metrics()
             before_cpu = cpu_seconds(server.process.pid)
-            result = run_wrk(server.url, bodies, duration=duration, connections=connections)
+            result = run_wrk(
+                server.url,
+                bodies[network],
+                duration=duration,
+                connections=connections,
+                network=network,
+            )
             after_cpu = cpu_seconds(server.process.pid)
             after_metrics = server.metrics()
         finally:
@@ -483,6 +542,42 @@ def round_shares(by_key: dict[str, list[Run]], key: str) -> list[float]:
         return []
     ceiling = {r.round_number: r.rate for r in by_key.get(_ceiling_key(group[0].scenario), [])}
     return [100 * r.rate / ceiling[r.round_number] for r in group if ceiling.get(r.round_number)]
+
+
+def round_ratios(by_key: dict[str, list[Run]], key: str, reference: str) -> list[float]:
+    """Per round, the rate of ``key`` as a percentage of ``reference``'s in that round."""
+    base = {r.round_number: r.rate for r in by_key.get(reference, [])}
+    return [
+        100 * r.rate / base[r.round_number] for r in by_key.get(key, []) if base.get(r.round_number)
+    ]
+
+
+def _networks(by_key: dict[str, list[Run]], medians: dict[str, float | None]) -> list[str]:
+    """The other networks against KPN: same store, workers and load, ratio per round."""
+    lines = []
+    kpn = medians.get("postgresql-2")
+    for key, name in (
+        ("postgresql-2-ttn", "The Things Stack"),
+        ("postgresql-2-chirpstack", "ChirpStack"),
+    ):
+        ratios = round_ratios(by_key, key, "postgresql-2")
+        rate = medians.get(key)
+        if not ratios or not rate or not kpn:
+            continue
+        share = statistics.median(ratios)
+        runs = by_key[key]
+        cpu = _median([r.cpu_server_us for r in runs])
+        kpn_cpu = _median([r.cpu_server_us for r in by_key.get("postgresql-2", [])])
+        lines.append(
+            f"- **{name}**: {rate:,.0f} uplinks/s on PostgreSQL with 2 workers, "
+            f"{share:.0f} % of KPN's deliveries/s in the same rounds (median; per round: "
+            f"{', '.join(f'{value:.0f}' for value in ratios)} %; "
+            f"{'met' if share >= 90 else 'not met'}: the target is within 10 %). Its server "
+            f"CPU per uplink is {_fmt(cpu)} µs against KPN's {_fmt(kpn_cpu)} µs: its body is "
+            f"about seven times as long (JSON of {{name: value}} objects with radio metadata, "
+            f"kept byte for byte), read by a one-pass reader like KPN's."
+        )
+    return ["## The Things Stack and ChirpStack against KPN", "", *lines, ""] if lines else []
 
 
 def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) -> list[str]:
@@ -697,6 +792,7 @@ def write_report(
         "the CPU time of the server's processes and of all PostgreSQL processes by the "
         "requests served (PostgreSQL is shared with whatever else runs on the machine).",
         "",
+        *_networks(by_key, medians),
         *_analysis(by_key, medians),
         "",
         "## Every run",
@@ -754,11 +850,16 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only]
     with tempfile.TemporaryDirectory(dir=ROOT / "bench", prefix=".run-") as tmp:
         workdir = Path(tmp)
-        bodies, warmup = workdir / "bodies.txt", workdir / "warmup.txt"
         print("writing signed deliveries ...", file=sys.stderr)
         distinct = int(MAX_STORED_RATE * args.duration)
-        write_bodies(bodies, distinct, offset=0)
-        write_bodies(warmup, int(MAX_STORED_RATE * 2.5), offset=10_000_000)
+        bodies, warmup = {}, {}
+        for network in sorted({s.network for s in scenarios}):
+            bodies[network] = workdir / f"bodies-{network}.txt"
+            warmup[network] = workdir / f"warmup-{network}.txt"
+            write_bodies(bodies[network], distinct, offset=0, network=network)
+            write_bodies(
+                warmup[network], int(MAX_STORED_RATE * 2.5), offset=10_000_000, network=network
+            )
         runs = []
         for round_number in range(1, args.rounds + 1):
             for scenario in run_order(scenarios, round_number):

@@ -16,9 +16,9 @@ from lora_emotion.fleet import (
     NetworkServer,
     device_identity,
 )
-from lora_emotion.kpn import parse_delivery, verify_token
 from lora_emotion.lorawan import DataFrame, MType, build_frame
 from lora_emotion.messages import Mode, Status
+from lora_emotion.networks.kpn import parse_delivery, verify_token
 from lora_emotion.senml import decode_json
 from lora_emotion.uplink import message_records
 
@@ -114,9 +114,10 @@ def test_a_fleet_starts_with_a_status_message_per_device() -> None:
     assert sorted(first) == [0, 1, 2]
     for device, delivery in first.items():
         assert isinstance(delivery.uplink.message, Status)
-        # The join comes first (no delivery: it is not an uplink of data), one second later
-        # the status; devices boot a third of a window apart.
-        assert delivery.t_ms == device * 20_000 + 1000
+        # The join comes first (no delivery: it is not an uplink of data), then the status
+        # once the join request's off-time (100 x 1483 ms at SF12) has passed; devices boot a
+        # third of a window apart.
+        assert delivery.t_ms == device * 20_000 + 149_000
 
 
 def test_until_bounds_the_virtual_time() -> None:

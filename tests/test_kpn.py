@@ -1,4 +1,4 @@
-"""Tests of lora_emotion.kpn: tokens, KPN-style bodies and taking deliveries apart."""
+"""Tests of lora_emotion.networks.kpn: tokens, KPN-style bodies and taking deliveries apart."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lora_emotion.errors import DecodeError, EncodeError
-from lora_emotion.kpn import (
+from lora_emotion.networks.kpn import (
     MAX_DEVICE_LENGTH,
     dedup_key,
     delivery_body,
@@ -290,7 +290,7 @@ def test_parse_delivery_on_arbitrary_bytes(body: bytes) -> None:
 
 def test_kpn_is_sans_io() -> None:
     script = (
-        "import json, sys, lora_emotion.kpn\n"
+        "import json, sys, lora_emotion.networks.kpn\n"
         "print(json.dumps([m for m in ('socket', 'asyncio', 'fastapi', 'sqlalchemy', "
         "'http.client') if m in sys.modules]))\n"
     )
@@ -318,3 +318,19 @@ def test_device_urns_are_spelled_one_way_and_bounded() -> None:
         with pytest.raises(DecodeError, match=fragment) as caught:
             device_urn(bad)
         assert caught.value.field == "device URN"
+
+
+def test_the_old_import_path_is_the_same_module_and_warns() -> None:
+    import importlib
+    import sys
+    import warnings
+
+    from lora_emotion.networks import kpn
+
+    sys.modules.pop("lora_emotion.kpn", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = importlib.import_module("lora_emotion.kpn")
+    assert old is kpn
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert "lora_emotion.networks.kpn" in str(caught[0].message)

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from .alerts.rules import AlertSettings
+from .schema import MAX_PLUG_UUID_LENGTH
 
 __all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "Settings", "get_settings", "sqlalchemy_url"]
 
@@ -76,6 +77,11 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     #: Things-Plug-UUID -> shared secrets; several during a rotation.
     destinations: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    #: The Things Stack application id -> tokens its webhook sends as a custom header
+    #: (``Authorization: Bearer <token>`` or ``X-API-Key``); several during a rotation.
+    ttn_applications: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    #: ChirpStack application UUID -> tokens its HTTP integration sends, likewise.
+    chirpstack_applications: dict[str, list[SecretStr]] = Field(default_factory=dict)
     #: Bearer tokens for the read API (comma-separated or a JSON list in the variable).
     read_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     #: JSON document of user label sets (see lora_emotion.labels.parse_label_sets).
@@ -114,7 +120,7 @@ class Settings(BaseSettings):
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
 
-    @field_validator("destinations", mode="before")
+    @field_validator("destinations", "ttn_applications", "chirpstack_applications", mode="before")
     @classmethod
     def _one_or_more_secrets(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -124,6 +130,12 @@ class Settings(BaseSettings):
         normalised: dict[str, Any] = {}
         for plug, secrets in value.items():
             key = str(plug).strip().lower()
+            if len(key) > MAX_PLUG_UUID_LENGTH:
+                # Every delivery to it would be refused (422); say so before starting.
+                raise ValueError(
+                    f"a destination's Things-Plug-UUID has {len(key)} characters, more than "
+                    f"the {MAX_PLUG_UUID_LENGTH} the store keeps"
+                )
             normalised[key] = [secrets] if isinstance(secrets, str | SecretStr) else secrets
         return normalised
 
@@ -164,6 +176,21 @@ class Settings(BaseSettings):
                 )
                 if reason:
                     problems.append(f"secret {position} of destination {plug} {reason}")
+        for network, applications in (
+            ("The Things Stack", self.ttn_applications),
+            ("ChirpStack", self.chirpstack_applications),
+        ):
+            for application, tokens in applications.items():
+                if not tokens:
+                    problems.append(f"{network} application {application} has no token")
+                for position, token in enumerate(tokens):
+                    reason = _weak_secret(
+                        token.get_secret_value(), min_length=READ_TOKEN_MIN_LENGTH, classes=False
+                    )
+                    if reason:
+                        problems.append(
+                            f"token {position} of {network} application {application} {reason}"
+                        )
         for position, token in enumerate(self.read_tokens):
             reason = _weak_secret(
                 token.get_secret_value(), min_length=READ_TOKEN_MIN_LENGTH, classes=False
@@ -175,6 +202,11 @@ class Settings(BaseSettings):
     def secrets_for(self, plug_uuid: str) -> list[str]:
         """The shared secrets of destination ``plug_uuid`` (empty if it is not configured)."""
         return [s.get_secret_value() for s in self.destinations.get(plug_uuid.strip().lower(), [])]
+
+    def network_tokens(self, network: Literal["ttn", "chirpstack"]) -> dict[str, list[str]]:
+        """Application id -> current tokens of The Things Stack or ChirpStack."""
+        applications = self.ttn_applications if network == "ttn" else self.chirpstack_applications
+        return {app: [t.get_secret_value() for t in tokens] for app, tokens in applications.items()}
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,9 +1,12 @@
-"""The path of one KPN delivery: limits, verification, decoding, the group commit, metrics.
+"""The path of one delivery, whichever network sent it: limits, verification, decoding, the
+group commit, the answer, metrics.
 
-Order matters: the size limit is applied before the body is read (from ``Content-Length``, then
-while streaming), the token is verified over the raw bytes before any parsing, and the answer
-waits for the commit. Every refusal is counted by outcome and logged with its reason, never
-with the token or the secret.
+One pipeline for every network (verify -> adapt -> decode -> group commit -> answer); what
+differs per network is its adapter (``adapters.py``). Order matters: the media type and size
+limit are applied before the body is read (from ``Content-Length``, then while streaming), the
+credentials are checked before any parsing (KPN's token over the raw bytes), and the answer
+waits for the commit. Every refusal is counted by network and outcome and logged with its
+reason, never with the token or the secret.
 """
 
 from __future__ import annotations
@@ -18,19 +21,13 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.types import Receive, Scope, Send
 
-from lora_emotion.errors import LoraEmotionError, VerificationError
-from lora_emotion.kpn import parse_delivery, verify_token
+from lora_emotion.errors import LoraEmotionError
 from lora_emotion.labels import LabelRegistry
 
 from . import metrics
+from .adapters import JSON_MEDIA_TYPES, NetworkAdapter
 from .config import Settings
-from .errors import (
-    BodyTooLargeError,
-    StoreLimitError,
-    StoreUnavailableError,
-    UnknownDestinationError,
-    UnsupportedMediaTypeError,
-)
+from .errors import BodyTooLargeError, StoreLimitError, StoreUnavailableError
 from .storage import new_delivery
 from .writer import GroupCommitWriter
 
@@ -40,10 +37,10 @@ log = logging.getLogger("lora_emotion.webhook.ingest")
 
 #: Longest kept header (name and value), as common proxies limit a header line (nginx: 8 KiB).
 MAX_HEADER_LENGTH = 8_192
-JSON_MEDIA_TYPES = frozenset({"application/json", "application/senml+json"})
 _KEPT_HEADERS = frozenset(
     {
         b"content-type",
+        b"x-tts-domain",
         b"user-agent",
         b"x-forwarded-for",
         b"x-real-ip",
@@ -62,7 +59,8 @@ _OUTCOME_BY_STATUS = {
 
 
 def kept_headers(headers: Mapping[bytes, bytes]) -> dict[str, str]:
-    """The request headers stored with a delivery: KPN's ``Things-*`` and proxy headers.
+    """The request headers stored with a delivery: KPN's ``Things-*``, The Things Stack's
+    ``X-Tts-Domain`` and proxy headers.
 
     ``headers`` maps lowercase names to values, as ASGI gives them. The message token and any
     credential header are never kept.
@@ -115,90 +113,83 @@ async def _read_body(receive: Receive, declared: str | None, limit: int) -> byte
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _check_media_type(content_type: str | None) -> None:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type not in JSON_MEDIA_TYPES:
-        shown = media_type or "none"
-        raise UnsupportedMediaTypeError(
-            f"Content-Type {shown!r} is not supported; KPN sends application/json"
-        )
-
-
 @dataclass(frozen=True, slots=True)
 class Ingest:
-    """What the uplinks route needs, set up once per process by the lifespan."""
+    """What a network's uplinks route needs, set up once per process by the lifespan."""
 
     settings: Settings
     registry: LabelRegistry
     writer: GroupCommitWriter
-
-    def _verify(self, body: bytes, plug: str | None, token: str | None) -> None:
-        if not plug:
-            raise VerificationError("missing Things-Plug-UUID header")
-        if not token:
-            raise VerificationError("missing Things-Message-Token header")
-        secrets = self.settings.secrets_for(plug)
-        if not secrets:
-            raise UnknownDestinationError("Things-Plug-UUID names no configured destination")
-        if not verify_token(body, token, secrets):
-            raise VerificationError(
-                "Things-Message-Token does not match the body under any secret of this destination"
-            )
+    adapter: NetworkAdapter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Verify, decode and durably store one delivery: ``POST /uplinks/kpn`` as ASGI.
+        """Verify, decode and durably store one delivery of the adapter's network, as ASGI.
 
-        Answers 200 with ``status`` (``stored`` or ``duplicate``), ids and decode status.
+        Answers 200 with ``status`` (``stored`` or ``duplicate``), ids and decode status; a
+        message that is no uplink (a join, an acknowledgement) 200 with ``ignored``.
 
         Raises:
             LoraEmotionError: with the HTTP status to answer (401, 403, 413, 415, 422, 503);
                 the application's exception handler writes the answer.
         """
         started = time.perf_counter()
+        network = self.adapter.network
+        counters = metrics.OUTCOME_COUNTERS[network]
         headers = _header_map(scope["headers"])
-        plug = _text(headers.get(b"things-plug-uuid"))
-        token = _text(headers.get(b"things-message-token"))
         try:
-            _check_media_type(_text(headers.get(b"content-type")))
+            self.adapter.check_media_type(headers)
             body = await _read_body(
                 receive, _text(headers.get(b"content-length")), self.settings.max_body_bytes
             )
-            self._verify(body, plug, token)
             now = time.time()
-            delivery = parse_delivery(body, now=now, registry=self.registry)
+            adapted = self.adapter.adapt(
+                headers, body, scope.get("query_string", b""), now=now, registry=self.registry
+            )
+            delivery = adapted.delivery
+            if delivery is None:
+                counters["ignored"].inc()
+                await _answer(send, {"status": "ignored", "event": adapted.event})
+                metrics.DELIVERY_SECONDS[network].observe(time.perf_counter() - started)
+                return
             item = new_delivery(
                 delivery,
-                plug_uuid=str(plug).strip().lower(),
+                plug_uuid=adapted.source,
                 received_at=now,
                 headers=orjson.dumps(kept_headers(headers), option=orjson.OPT_SORT_KEYS).decode(),
                 body=body,
+                network=network,
+                metadata=None
+                if adapted.metadata is None
+                else orjson.dumps(adapted.metadata, option=orjson.OPT_SORT_KEYS).decode(),
             )
             result = await self.writer.submit(item)
         except LoraEmotionError as exc:
             outcome = _OUTCOME_BY_STATUS.get(exc.http_status, "malformed")
-            metrics.OUTCOME_COUNTERS[outcome].inc()
+            counters[outcome].inc()
             level = logging.ERROR if isinstance(exc, StoreUnavailableError) else logging.WARNING
             log.log(
                 level,
                 "delivery refused: %s",
                 exc,
-                extra={"event": "delivery_refused", "outcome": outcome},
+                extra={"event": "delivery_refused", "outcome": outcome, "network": network},
             )
             raise
         outcome = "duplicate" if result.duplicate else "stored"
-        metrics.OUTCOME_COUNTERS[outcome].inc()
+        counters[outcome].inc()
         if delivery.decode_status == "error" and not result.duplicate:
-            metrics.DECODE_ERRORS.inc()
+            metrics.DECODE_ERRORS[network].inc()
             log.warning(
                 "payload did not decode; stored raw",
                 extra={
                     "event": "decode_error",
+                    "network": network,
                     "device": delivery.device,
                     "delivery_id": result.delivery_id,
                     "error": delivery.decode_error,
                 },
             )
-        answer = orjson.dumps(
+        await _answer(
+            send,
             {
                 "status": outcome,
                 "delivery_id": result.delivery_id,
@@ -206,20 +197,24 @@ class Ingest:
                 "readings": len(item.readings),
                 "decode_status": delivery.decode_status,
                 "decode_error": delivery.decode_error,
-            }
+            },
         )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(answer)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": answer})
-        metrics.DELIVERY_SECONDS.observe(time.perf_counter() - started)
+        metrics.DELIVERY_SECONDS[network].observe(time.perf_counter() - started)
+
+
+async def _answer(send: Send, document: dict[str, object]) -> None:
+    answer = orjson.dumps(document)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(answer)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": answer})
 
 
 class IngestEndpoint:

@@ -27,6 +27,8 @@ from starlette.types import Scope
 from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
+from . import dashboard
+from .adapters import adapter_for
 from .alerts import AlertService
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
@@ -128,6 +130,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.dependency_overrides.get(get_settings, get_settings)()
     redactor.set_secrets(
         [s.get_secret_value() for values in settings.destinations.values() for s in values]
+        + [t for tokens in settings.network_tokens("ttn").values() for t in tokens]
+        + [t for tokens in settings.network_tokens("chirpstack").values() for t in tokens]
         + [t.get_secret_value() for t in settings.read_tokens]
         + settings.alerts.secrets()
     )
@@ -154,7 +158,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     thresholds = _tune_gc()
     app.state.store = store
     app.state.alerts = alerting
-    app.state.ingest = Ingest(settings, registry, writer)
+    for network, key in uplinks.INGEST_STATE_KEYS.items():
+        setattr(app.state, key, Ingest(settings, registry, writer, adapter_for(network, settings)))
+    stop_dashboard = await dashboard.start(app, store, commit_timeout_s=settings.store_timeout_s)
     log.info(
         "webhook ready",
         extra={
@@ -168,6 +174,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await stop_dashboard()
         await writer.close()
         await alerting.close()
         store.dispose()
@@ -179,7 +186,8 @@ def _error_response(path: str, exc: LoraEmotionError) -> JSONResponse:
     status = exc.http_status
     headers = {}
     if status == 401:
-        scheme = "Things-Message-Token" if path.startswith("/uplinks") else "Bearer"
+        # KPN's route is the one authenticated by something else than a bearer token.
+        scheme = "Things-Message-Token" if path == uplinks.INGEST_PATH else "Bearer"
         headers["WWW-Authenticate"] = scheme
     elif status == 503:
         headers["Retry-After"] = "5"
@@ -199,6 +207,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by the dashboard from packaged assets, so that they work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
@@ -220,6 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    dashboard.install(app)
 
     async def project_error(request: Request, exc: Exception) -> JSONResponse:
         """Answer any project error with its own HTTP status and message, and a store that

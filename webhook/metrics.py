@@ -25,15 +25,20 @@ __all__ = [
     "DECODE_ERRORS",
     "DELIVERIES",
     "DELIVERY_SECONDS",
+    "NETWORKS",
     "OUTCOMES",
     "OUTCOME_COUNTERS",
     "render",
 ]
 
-#: Every value the ``outcome`` label of ``DELIVERIES`` takes.
+#: Every value the ``network`` label takes.
+NETWORKS = ("kpn", "ttn", "chirpstack")
+#: Every value the ``outcome`` label of ``DELIVERIES`` takes (``ignored``: a message that is
+#: no uplink, such as a join, answered 2xx and not stored).
 OUTCOMES = (
     "stored",
     "duplicate",
+    "ignored",
     "unauthorized",
     "forbidden",
     "too_large",
@@ -44,21 +49,28 @@ OUTCOMES = (
 
 DELIVERIES = Counter(
     "lora_emotion_deliveries",
-    "KPN deliveries received, by outcome.",
-    ["outcome"],
+    "Deliveries received, by network and outcome.",
+    ["network", "outcome"],
 )
-#: ``DELIVERIES`` by outcome, created up front so that every outcome shows from the start
-#: (at 0), and looked up once: ``labels()`` takes a lock and builds a key on every call.
-OUTCOME_COUNTERS = {outcome: DELIVERIES.labels(outcome) for outcome in OUTCOMES}
-DECODE_ERRORS = Counter(
+#: ``DELIVERIES`` by network and outcome, created up front so that every outcome shows from
+#: the start (at 0), and looked up once: ``labels()`` takes a lock and builds a key each call.
+OUTCOME_COUNTERS = {
+    network: {outcome: DELIVERIES.labels(network, outcome) for outcome in OUTCOMES}
+    for network in NETWORKS
+}
+_DECODE_ERRORS = Counter(
     "lora_emotion_decode_errors",
-    "Stored deliveries whose raw payload did not decode.",
+    "Stored deliveries whose raw payload did not decode, by network.",
+    ["network"],
 )
-DELIVERY_SECONDS = Histogram(
+DECODE_ERRORS = {network: _DECODE_ERRORS.labels(network) for network in NETWORKS}
+_DELIVERY_SECONDS = Histogram(
     "lora_emotion_delivery_seconds",
-    "Time from request to answer for KPN deliveries, commit included.",
+    "Time from request to answer for deliveries, commit included, by network.",
+    ["network"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+DELIVERY_SECONDS = {network: _DELIVERY_SECONDS.labels(network) for network in NETWORKS}
 COMMIT_SECONDS = Histogram(
     "lora_emotion_commit_seconds",
     "Duration of one group-commit transaction.",

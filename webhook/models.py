@@ -12,6 +12,7 @@ __all__ = [
     "DeliveryPage",
     "DeviceOut",
     "DevicePage",
+    "EventIgnored",
     "Problem",
     "ReadingOut",
     "ReadingPage",
@@ -34,6 +35,13 @@ class UplinkAccepted(BaseModel):
     readings: int = Field(description="Resolved records, including those decoded from a payload.")
     decode_status: Literal["ok", "error", "none"]
     decode_error: str | None
+
+
+class EventIgnored(BaseModel):
+    """The answer to a message that is no uplink (a join, an acknowledgement, a log event)."""
+
+    status: Literal["ignored"]
+    event: str = Field(description="The message or event type, as the network names it.")
 
 
 class DeviceOut(BaseModel):
@@ -98,6 +106,12 @@ class DeliveryOut(BaseModel):
     reading_count: int
     headers: dict[str, str]
     body: str = Field(description="The body as received (UTF-8).")
+    network: Literal["kpn", "ttn", "chirpstack"] = Field(description="Who delivered it.")
+    network_metadata: dict[str, Any] | None = Field(
+        description="What The Things Stack or ChirpStack said beside the payload: frame "
+        "counter, application, radio (rssi, snr, gateways, spreading_factor ...) and "
+        "simulated (true for an uplink simulated in the console)."
+    )
 
 
 class DeliveryPage(BaseModel):

@@ -39,7 +39,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from lora_emotion.kpn import (
+from lora_emotion.networks.kpn import (
     EMOTION_NAME,
     MAX_DEVICE_LENGTH,
     PAYLOAD_NAME,
@@ -49,7 +49,7 @@ from lora_emotion.kpn import (
 )
 
 from .errors import StoreLimitError, StoreUnavailableError
-from .schema import deliveries, devices, readings
+from .schema import MAX_PLUG_UUID_LENGTH, deliveries, devices, readings
 
 __all__ = [
     "MAX_DECODE_ERROR_LENGTH",
@@ -80,8 +80,6 @@ CONFIDENCE_NAME = "confidence"
 # splits such a batch all the same, see commits.py). Device URNs: kpn.MAX_DEVICE_LENGTH.
 #: Measurement names and units (the read API's name parameter takes as many).
 MAX_NAME_LENGTH = 200
-#: A Things-Plug-UUID is 36 characters; a configured destination may be named otherwise.
-MAX_PLUG_UUID_LENGTH = 128
 #: The codec's own messages are short; many undecodable payloads in one pack are cut here (the
 #: raw body keeps everything).
 MAX_DECODE_ERROR_LENGTH = 2_000
@@ -103,6 +101,8 @@ DELIVERY_COLUMNS: tuple[tuple[str, str], ...] = (
     ("reading_count", "int4"),
     ("headers", "text"),
     ("body", "bytea"),
+    ("network", "varchar"),
+    ("network_metadata", "text"),
 )
 READING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("delivery_id", "int8"),
@@ -210,15 +210,20 @@ def new_delivery(
     received_at: float,
     headers: str,
     body: bytes,
+    network: str = "kpn",
+    metadata: str | None = None,
 ) -> NewDelivery:
     """Turn a parsed delivery into the rows the store writes.
 
     Args:
-        delivery: from :func:`lora_emotion.kpn.parse_delivery`.
-        plug_uuid: the destination it came through.
+        delivery: from :func:`lora_emotion.networks.kpn.parse_delivery` (KPN) or
+            :func:`lora_emotion.networks.delivery_of` (the other networks).
+        plug_uuid: the KPN destination or the network's application it came through.
         received_at: the receiver's clock when it arrived, seconds since the Unix epoch.
         headers: request headers worth keeping, as a JSON object (never the token).
         body: the raw body, kept byte for byte.
+        network: who delivered it (``kpn``, ``ttn``, ``chirpstack``).
+        metadata: what the network said beside the payload, as a JSON object.
 
     Raises:
         StoreLimitError: a device URN, name, unit or the plug UUID is longer than the store
@@ -248,6 +253,8 @@ def new_delivery(
         len(measurements),
         headers,
         body,
+        network,
+        metadata,
     )
     named = {delivery.device: delivery.dev_eui}
     for item in delivery.measurements:

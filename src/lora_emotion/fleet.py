@@ -1,13 +1,17 @@
-"""A fleet of virtual relays, the network that hears them and KPN Things delivering to a webhook.
+"""A fleet of virtual relays, the network that hears them and its webhook deliveries.
 
 Sans-IO, like the codec: this module turns seeds and a virtual clock into the exact HTTP bodies
-and headers KPN Things would POST, and nothing else. The async runner (``simulate_run``) only
-sends them. Each hop is the real code of the project, so a delivery that arrives at the webhook
-has been through the same steps as one from a device in the field:
+and headers KPN Things, The Things Stack or ChirpStack would POST, and nothing else. The async
+runner (``simulate_run``) only sends them. Each hop is the real code of the project, so a
+delivery that arrives at the webhook has been through the same steps as one from a device in
+the field:
 
     EmotionStream -> Aggregator (windows, ledger, pacing) -> encode -> build_frame (AES, MIC)
     -> NetworkServer.receive (parse, FCnt, MIC, decrypt) -> raw-payload SenML
     -> delivery_body (legacy or merged layout) -> message_token (SHA-256 body || secret)
+
+or, for the other networks, the uplink message of The Things Stack or the ``up`` event of
+ChirpStack with the application's token in ``Authorization``.
 
 Why identities and keys derive from the seed: a run can be repeated exactly, and the test that
 checks a stored reading against what was sent can rebuild everything from two integers.
@@ -19,26 +23,33 @@ import hashlib
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from .aggregator import Aggregator, RelayConfig, Uplink
 from .errors import EncodeError, VerificationError
-from .kpn import delivery_body, message_token, raw_payload_records
+from .networks import NETWORKS, Network, chirpstack, ttn
+from .networks.kpn import delivery_body, message_token, raw_payload_records
 from .simulator import EmotionStream, Observation, StreamConfig, observation_frames
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .lorawan import DataFrame
 
 __all__ = [
+    "DEFAULT_APPLICATIONS",
     "DEFAULT_PLUG_UUID",
     "DEFAULT_SECRET",
+    "DEFAULT_TOKEN",
+    "ChirpStackIntegration",
     "Delivery",
+    "Destination",
     "DeviceIdentity",
     "Fleet",
     "FleetConfig",
     "KpnDestination",
     "NetworkServer",
+    "TtnWebhook",
     "VirtualDevice",
+    "destination_of",
     "device_identity",
 ]
 
@@ -46,6 +57,14 @@ __all__ = [
 #: refuses them outside ``environment=dev`` (they contain "example").
 DEFAULT_PLUG_UUID = "5e1a7e00-0000-4000-8000-00000000e0e0"
 DEFAULT_SECRET = "Example-Shared-Secret-For-Simulation-0001!"
+#: The token The Things Stack or ChirpStack sends as ``Authorization: Bearer``, and the
+#: application it belongs to, unless told otherwise (demo values, refused outside dev too).
+DEFAULT_TOKEN = "Example-Network-Token-For-Simulation-0001"
+DEFAULT_APPLICATIONS: dict[Network, str] = {
+    "kpn": DEFAULT_PLUG_UUID,
+    "ttn": "lora-emotion-demo",
+    "chirpstack": "5e1a7e00-0000-4000-8000-00000000c5c5",
+}
 
 LayoutChoice = Literal["legacy", "merged", "alternate"]
 
@@ -101,6 +120,10 @@ class FleetConfig:
         layout: SenML layout of the deliveries; ``alternate`` switches per uplink.
         plug_uuid: the ``Things-Plug-UUID`` header.
         secret: the destination's shared secret the body is signed with.
+        network: who delivers: ``kpn`` (SenML, signed), ``ttn`` (uplink messages) or
+            ``chirpstack`` (``up`` events).
+        token: the bearer token of The Things Stack's or ChirpStack's requests.
+        application: their application id (None: the network's demo application).
         epoch_s: Unix time of virtual time 0 (uplink base times are ``epoch_s + t``).
         stagger: boot the devices spread over one window so their uplinks do not align.
 
@@ -118,6 +141,9 @@ class FleetConfig:
     secret: str = field(default=DEFAULT_SECRET, repr=False)
     epoch_s: float = 1_700_000_000.0
     stagger: bool = True
+    network: Network = "kpn"
+    token: str = field(default=DEFAULT_TOKEN, repr=False)
+    application: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.devices, bool) or not isinstance(self.devices, int):
@@ -128,11 +154,13 @@ class FleetConfig:
             raise EncodeError(f"unknown layout {self.layout!r}", field="layout")
         if self.stream.label_set != self.relay.label_set:
             raise EncodeError("the stream and the relay use different label sets", field="stream")
+        if self.network not in NETWORKS:
+            raise EncodeError(f"unknown network {self.network!r}", field="network")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Delivery:
-    """One HTTP request KPN Things would make for one uplink.
+    """One HTTP request the network would make for one uplink.
 
     Attributes:
         t_ms: virtual time of the uplink.
@@ -196,6 +224,16 @@ class NetworkServer:
         return identity, frame
 
 
+class Destination(Protocol):
+    """Where a network delivers: builds the request for one uplink."""
+
+    def request(
+        self, dev_eui: str, payload: bytes, fport: int, *, fcnt: int, base_time: float, layout: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of the delivery of one raw uplink."""
+        ...
+
+
 class KpnDestination:
     """KPN Things' side of an HTTPS destination: builds and signs the requests.
 
@@ -209,9 +247,16 @@ class KpnDestination:
         self._secret = secret
 
     def request(
-        self, dev_eui: str, payload: bytes, fport: int, *, base_time: float, layout: str
+        self,
+        dev_eui: str,
+        payload: bytes,
+        fport: int,
+        *,
+        fcnt: int = 0,
+        base_time: float,
+        layout: str,
     ) -> tuple[bytes, dict[str, str]]:
-        """The body and headers of the delivery of one raw uplink.
+        """The body and headers of the delivery of one raw uplink (KPN sends no counter).
 
         Raises:
             EncodeError: a bad DevEUI, port, base time or layout.
@@ -230,6 +275,96 @@ class KpnDestination:
             "things-device-barcode": "NULL",
         }
         return body, headers
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+
+class TtnWebhook:
+    """The Things Stack's side of an application webhook: uplink messages with a custom header.
+
+    Args:
+        application_id: the application the devices belong to.
+        token: sent as ``Authorization: Bearer``, as the webhook form's custom header would.
+    """
+
+    def __init__(self, *, application_id: str, token: str) -> None:
+        self.application_id = application_id
+        self._token = token
+
+    def request(
+        self, dev_eui: str, payload: bytes, fport: int, *, fcnt: int, base_time: float, layout: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """The uplink message of one raw uplink (``layout`` is KPN's; unused here).
+
+        Raises:
+            EncodeError: a bad DevEUI, port or frame counter.
+        """
+        body = ttn.message_body(
+            dev_eui=dev_eui,
+            fport=fport,
+            payload=payload,
+            fcnt=fcnt,
+            time=base_time,
+            application_id=self.application_id,
+        )
+        # The Things Stack names its cluster in every webhook request.
+        return body, {**_bearer(self._token), "X-Tts-Domain": "eu1.cloud.thethings.network"}
+
+
+class ChirpStackIntegration:
+    """ChirpStack's side of an HTTP integration: ``up`` events with a custom header.
+
+    Args:
+        application_id: the application's UUID.
+        token: sent as ``Authorization: Bearer``, as the integration's headers would.
+        seed: makes the events' deduplication ids repeatable across runs of one fleet.
+    """
+
+    def __init__(self, *, application_id: str, token: str, seed: int = 0) -> None:
+        self.application_id = application_id
+        self._token = token
+        self._seed = seed
+
+    def deduplication_id(self, dev_eui: str, fcnt: int) -> str:
+        """The UUID ChirpStack would give this uplink (a version-4 layout, derived)."""
+        digest = bytearray(hashlib.sha256(f"{self._seed}/{dev_eui}/{fcnt}".encode()).digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x40
+        digest[8] = (digest[8] & 0x3F) | 0x80
+        text = digest.hex()
+        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+    def request(
+        self, dev_eui: str, payload: bytes, fport: int, *, fcnt: int, base_time: float, layout: str
+    ) -> tuple[bytes, dict[str, str]]:
+        """The ``up`` event of one raw uplink (``layout`` is KPN's; unused here).
+
+        Raises:
+            EncodeError: a bad DevEUI, port or frame counter.
+        """
+        body = chirpstack.event_body(
+            dev_eui=dev_eui,
+            fport=fport,
+            payload=payload,
+            fcnt=fcnt,
+            time=base_time,
+            deduplication_id=self.deduplication_id(dev_eui, fcnt),
+            application_id=self.application_id,
+        )
+        return body, _bearer(self._token)
+
+
+def destination_of(config: FleetConfig) -> Destination:
+    """The destination ``config``'s network delivers to."""
+    application = config.application or DEFAULT_APPLICATIONS[config.network]
+    if config.network == "ttn":
+        return TtnWebhook(application_id=application, token=config.token)
+    if config.network == "chirpstack":
+        return ChirpStackIntegration(
+            application_id=application, token=config.token, seed=config.seed
+        )
+    return KpnDestination(plug_uuid=config.plug_uuid, secret=config.secret)
 
 
 class VirtualDevice:
@@ -263,7 +398,7 @@ class VirtualDevice:
 
 
 class Fleet:
-    """Many relays on one virtual clock, producing KPN deliveries in time order.
+    """Many relays on one virtual clock, producing their network's deliveries in time order.
 
     Args:
         config: the fleet.
@@ -282,7 +417,7 @@ class Fleet:
             )
         identities = [device.identity for device in self.devices]
         self.network = NetworkServer(identities) if cfg.lorawan else None
-        self.destination = KpnDestination(plug_uuid=cfg.plug_uuid, secret=cfg.secret)
+        self.destination = destination_of(cfg)
         self.uplinks = 0
 
     def _deliver(self, device: VirtualDevice, uplink: Uplink) -> Delivery:
@@ -313,7 +448,7 @@ class Fleet:
         self.uplinks += 1
         base_time = round(cfg.epoch_s + uplink.t_ms / 1000, 3)
         body, headers = self.destination.request(
-            identity.dev_eui, payload, fport, base_time=base_time, layout=layout
+            identity.dev_eui, payload, fport, fcnt=fcnt, base_time=base_time, layout=layout
         )
         return Delivery(
             t_ms=uplink.t_ms,

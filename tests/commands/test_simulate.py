@@ -14,7 +14,7 @@ from helpers import all_readings, free_port, live_webhook
 
 from lora_emotion.cli import main
 from lora_emotion.fleet import DEFAULT_SECRET
-from lora_emotion.kpn import verify_token
+from lora_emotion.networks.kpn import verify_token
 
 
 def test_a_run_against_the_webhook_is_stored_and_summarised(
@@ -63,9 +63,10 @@ def test_dry_run_prints_signed_deliveries(capsys: pytest.CaptureFixture[str]) ->
     first = {}
     for item in items:
         first.setdefault(item["device"], item)
-    # Each device joins, then sends a status message; the second boots half a window later.
-    assert (first[0]["message"], first[0]["t_ms"]) == ("Status", 1000)
-    assert (first[1]["message"], first[1]["t_ms"]) == ("Status", 31000)
+    # Each device joins, then sends a status message once the join's off-time (100 x 1483 ms)
+    # has passed; the second boots half a window later.
+    assert (first[0]["message"], first[0]["t_ms"]) == ("Status", 149_000)
+    assert (first[1]["message"], first[1]["t_ms"]) == ("Status", 179_000)
     for item in items:
         body = item["body"].encode()
         assert verify_token(body, item["headers"]["Things-Message-Token"], [DEFAULT_SECRET])
@@ -122,3 +123,14 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         main(["simulate", "--help"])
     text = capsys.readouterr().out
     assert "examples:" in text and "--load" in text and "--dry-run" in text
+
+
+def test_the_raw_client_is_for_load_on_http_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--client", "raw", "--count", "1"])
+    assert exited.value.code == 2  # a usage error
+    assert "--client raw is for --load" in capsys.readouterr().err
+    with live_webhook() as server:
+        assert main(["simulate", "--url", server.url, "--load", "--count", "5", "--json"]) == 0
+        load = json.loads(capsys.readouterr().out)
+        assert load["config"]["client"] == "raw" and load["retried"] == 0

@@ -23,7 +23,16 @@ from lora_emotion.webhook.config import Settings
 from lora_emotion.webhook.main import create_app
 from lora_emotion.webhook.migrations import migrate
 from lora_emotion.webhook.storage import Store, create_store
-from webhook_support import NEXT_SECRET, PLUG, READ_TOKEN, SECRET, signed_headers
+from webhook_support import (
+    CHIRPSTACK_APP,
+    NETWORK_TOKEN,
+    NEXT_SECRET,
+    PLUG,
+    READ_TOKEN,
+    SECRET,
+    TTN_APP,
+    signed_headers,
+)
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "messages.json"
@@ -78,10 +87,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    """Settings with one destination (two secrets, as during a rotation) and a read token."""
+    """Settings with one destination (two secrets, as during a rotation), a The Things Stack
+    and a ChirpStack application, and a read token."""
     return Settings(
         database_url=database_url,
         destinations={PLUG: [SECRET, NEXT_SECRET]},
+        ttn_applications={TTN_APP: [NETWORK_TOKEN]},
+        chirpstack_applications={CHIRPSTACK_APP: [NETWORK_TOKEN]},
         read_tokens=[READ_TOKEN],
     )
 

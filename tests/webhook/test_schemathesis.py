@@ -1,8 +1,9 @@
 """Schemathesis against the service's own OpenAPI document: no input ever gets a 500.
 
 Generated KPN bodies are signed with the test secret before they are sent, so they reach the
-SenML decoder and the store instead of stopping at the token check; read requests carry the
-read token. Both positive and negative (schema-violating) cases are generated.
+SenML decoder and the store instead of stopping at the token check; The Things Stack's and
+ChirpStack's carry their applications' token, so they reach their adapters; read requests
+carry the read token. Both positive and negative (schema-violating) cases are generated.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from lora_emotion.webhook.main import create_app
 from schemathesis import checks
-from webhook_support import READ_TOKEN, signed_headers
+from webhook_support import NETWORK_TOKEN, READ_TOKEN, signed_headers
 
 SCHEMA = schemathesis.openapi.from_dict(create_app().openapi())
 CHECKS = [
@@ -46,6 +47,9 @@ def _request(case: Any) -> dict[str, Any]:
         signed = signed_headers(body)
         signed.pop("Content-Type")
         headers.update(signed)
+    elif case.path in ("/uplinks/ttn", "/uplinks/chirpstack"):
+        headers.pop("X-API-Key", None)
+        headers["Authorization"] = f"Bearer {NETWORK_TOKEN}"
     elif "Authorization" in headers:
         headers["Authorization"] = f"Bearer {READ_TOKEN}"
     kwargs["headers"] = headers

@@ -34,7 +34,7 @@ from sqlalchemy import Connection, UniqueConstraint, func, insert, inspect, sele
 from sqlalchemy.exc import IntegrityError
 from webhook_support import DEVICE, THINGSML_HAPPY, payload_body
 
-from lora_emotion.kpn import parse_delivery
+from lora_emotion.networks.kpn import parse_delivery
 
 NOW = 1_700_000_000.0
 
@@ -48,6 +48,15 @@ def item(body: bytes, received_at: float = NOW) -> NewDelivery:
 
 def as_row(new: NewDelivery) -> dict[str, object]:
     return dict(zip((name for name, _ in DELIVERY_COLUMNS), new.row, strict=True))
+
+
+#: Columns of ``deliveries`` added by schema version 4 (absent from an older database).
+V4_COLUMNS = frozenset({"network", "network_metadata"})
+
+
+def as_old_row(new: NewDelivery) -> dict[str, object]:
+    """``as_row`` for a database before schema version 4."""
+    return {name: value for name, value in as_row(new).items() if name not in V4_COLUMNS}
 
 
 def commit(store: Store, *batches: list[NewDelivery]) -> list[list[WriteResult]]:
@@ -115,7 +124,7 @@ def test_migrations_build_the_schema_the_code_queries(empty_store: Store) -> Non
 def test_an_existing_database_upgrades_in_place(empty_store: Store) -> None:
     assert migrate(empty_store.write_engine, target=1) == 1
     with empty_store.write_engine.begin() as conn:
-        conn.execute(insert(schema.deliveries), [as_row(item(payload_body()))])
+        conn.execute(insert(schema.deliveries), [as_old_row(item(payload_body()))])
     with empty_store.read_engine.connect() as conn:
         assert "ix_deliveries_device_id" not in {
             i["name"] for i in inspect(conn).get_indexes("deliveries")
@@ -126,7 +135,9 @@ def test_an_existing_database_upgrades_in_place(empty_store: Store) -> None:
         assert "ix_deliveries_device_id" in {
             i["name"] for i in inspect(conn).get_indexes("deliveries")
         }
-        assert conn.execute(select(func.count()).select_from(schema.deliveries)).scalar_one() == 1
+        # Version 4: a delivery stored before it is KPN's, without network metadata.
+        (row,) = conn.execute(select(schema.deliveries)).all()
+        assert (row.network, row.network_metadata) == ("kpn", None)
 
 
 def test_lower_case_deveuis_of_an_existing_database_become_upper_case(
@@ -141,7 +152,7 @@ def test_lower_case_deveuis_of_an_existing_database_become_upper_case(
     rows = []
     for n, device in enumerate([lower, mixed, DEVICE, other]):
         new = item(reading_body("0186", NOW - 100 * n))
-        row = as_row(new) | {"device": device}
+        row = as_old_row(new) | {"device": device}
         rows.append(
             (
                 row,

@@ -36,7 +36,7 @@ from lora_emotion.webhook.writer import GroupCommitWriter
 from sqlalchemy import func, select
 from webhook_support import free_port, payload_body
 
-from lora_emotion.kpn import parse_delivery
+from lora_emotion.networks.kpn import parse_delivery
 
 NOW = 1_700_000_000.0
 

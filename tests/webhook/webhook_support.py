@@ -14,12 +14,16 @@ from typing import Literal
 
 import httpx
 
-from lora_emotion.kpn import delivery_body, message_token, raw_payload_records
+from lora_emotion.networks.kpn import delivery_body, message_token, raw_payload_records
 
 PLUG = "6f1c3a52-0d3e-4b7e-9a51-0c2b9f8e7a10"
 SECRET = "Kpn-Shared-0123456789-abcdefghij-XYZ!"
 NEXT_SECRET = "Rotated-9876543210-zyxwvutsrq-ABC#"
 READ_TOKEN = "rt_" + "0123456789abcdef" * 3
+#: A The Things Stack application and a ChirpStack one, both sending NETWORK_TOKEN.
+TTN_APP = "emotion-test-app"
+CHIRPSTACK_APP = "17c82e96-be03-4f38-aef3-f83d48582d97"
+NETWORK_TOKEN = "nt_" + "fedcba9876543210" * 3
 DEV_EUI = "0004A30B001F1234"
 DEVICE = "urn:dev:DEVEUI:0004A30B001F1234"
 THINGSML_HAPPY = "81A20067656D6F74696F6E03656861707079"

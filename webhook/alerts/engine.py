@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from lora_emotion.kpn import EMOTION_NAME
 from lora_emotion.labels import LabelRegistry
+from lora_emotion.networks.kpn import EMOTION_NAME
 
 from .rules import AlertSettings, ChangeRule, Rule, SilenceRule, SustainedRule, TroubleRule
 

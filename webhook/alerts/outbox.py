@@ -41,7 +41,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, Row, and_, func, or_, select, text, tuple_, update
 
-from lora_emotion.kpn import EMOTION_NAME
+from lora_emotion.networks.kpn import EMOTION_NAME
 
 from ..schema import alert_deliveries, alert_state, alerts, deliveries, devices
 from ..storage import NewDelivery

@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from lora_emotion.kpn import DEVEUI_URN_PREFIX
+from lora_emotion.networks.kpn import DEVEUI_URN_PREFIX
 
 __all__ = [
     "AlertSettings",

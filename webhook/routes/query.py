@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Row
 
-from lora_emotion.kpn import DEVEUI_URN_PREFIX
+from lora_emotion.networks.kpn import DEVEUI_URN_PREFIX
 
 from .. import storage
 from ..deps import ReaderDep, StoreDep
@@ -326,6 +326,9 @@ def _delivery(row: Row[Any]) -> DeliveryOut:
     values["payload"] = row.payload.hex().upper() if row.payload is not None else None
     values["headers"] = json.loads(row.headers)
     values["body"] = bytes(row.body).decode("utf-8", "replace")
+    values["network_metadata"] = (
+        json.loads(row.network_metadata) if row.network_metadata is not None else None
+    )
     return DeliveryOut.model_validate(values)
 
 

@@ -1,4 +1,4 @@
-"""``lora-emotion simulate``: virtual relays posting signed KPN deliveries to a webhook."""
+"""``lora-emotion simulate``: virtual relays posting their network's deliveries to a webhook."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from collections.abc import Callable, Iterator
 
 from ..aggregator import RelayConfig
 from ..errors import LoraEmotionError
-from ..fleet import DEFAULT_PLUG_UUID, DEFAULT_SECRET, Delivery, Fleet, FleetConfig
+from ..fleet import (
+    DEFAULT_PLUG_UUID,
+    DEFAULT_SECRET,
+    DEFAULT_TOKEN,
+    Delivery,
+    Fleet,
+    FleetConfig,
+)
 from ..messages import Mode
+from ..networks import Network
 from ..simulate_run import (
     RetryPolicy,
     RunLimits,
@@ -26,7 +34,14 @@ from ..simulator import StreamConfig
 from ._common import add_label_options, registry_from
 
 DEFAULT_URL = "http://127.0.0.1:8000/uplinks/kpn"
+#: Where each network posts on a local webhook (ChirpStack names the event in the query).
+DEFAULT_URLS = {
+    "kpn": DEFAULT_URL,
+    "ttn": "http://127.0.0.1:8000/uplinks/ttn",
+    "chirpstack": "http://127.0.0.1:8000/uplinks/chirpstack?event=up",
+}
 SECRET_ENV = "LORA_EMOTION_SIMULATE_SECRET"
+TOKEN_ENV = "LORA_EMOTION_SIMULATE_TOKEN"
 
 EPILOG = f"""\
 what is simulated:
@@ -49,8 +64,13 @@ examples:
   # see what would be sent, without a server
   lora-emotion simulate --dry-run --count 5
 
+  # as The Things Stack or ChirpStack would post (bearer token of the application)
+  lora-emotion simulate --network ttn --application my-app --token "$TOKEN"
+  lora-emotion simulate --network chirpstack
+
 The shared secret comes from --secret, else ${SECRET_ENV}, else the demo secret the
-webhook accepts only in dev. The exit code is 1 when any delivery was finally discarded.
+webhook accepts only in dev; the TTN/ChirpStack token from --token, else ${TOKEN_ENV}, else
+the demo token. The exit code is 1 when any delivery was finally discarded.
 """
 
 
@@ -149,7 +169,12 @@ def fleet_config(args: argparse.Namespace, *, epoch_s: float) -> FleetConfig:
         status_interval_min=args.status_interval,
     )
     secret = args.secret or os.environ.get(SECRET_ENV) or DEFAULT_SECRET
+    network: Network = getattr(args, "network", "kpn")
+    token = getattr(args, "token", None) or os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN
     return FleetConfig(
+        network=network,
+        token=token,
+        application=getattr(args, "application", None),
         devices=args.devices,
         seed=args.seed,
         stream=StreamConfig(label_set=label_set),
@@ -166,17 +191,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``simulate`` subcommand."""
     parser = subparsers.add_parser(
         "simulate",
-        help="drive virtual relays and post their KPN deliveries to a webhook",
-        description="Drive N virtual relays and post their signed KPN Things deliveries to a "
-        "webhook, with KPN's retry behaviour; report sent, acknowledged, retried, failed, "
-        "rate and latency percentiles.",
+        help="drive virtual relays and post their network's deliveries to a webhook",
+        description="Drive N virtual relays and post their deliveries to a webhook as KPN "
+        "Things (signed SenML), The Things Stack (uplink messages) or ChirpStack (up events) "
+        "would, retrying as KPN does; report sent, acknowledged, retried, failed, rate and "
+        "latency percentiles.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--url", default=DEFAULT_URL, help=f"the webhook's KPN endpoint (default {DEFAULT_URL})"
+        "--url", help="the webhook's endpoint (default: the network's on 127.0.0.1:8000)"
     )
     add_fleet_options(parser)
+    network = parser.add_argument_group("network")
+    network.add_argument(
+        "--network",
+        choices=list(DEFAULT_URLS),
+        default="kpn",
+        help="post as KPN Things (default), The Things Stack or ChirpStack",
+    )
+    network.add_argument(
+        "--application", help="TTN application id / ChirpStack application UUID (demo ones)"
+    )
+    network.add_argument(
+        "--token", help=f"TTN/ChirpStack bearer token (default: ${TOKEN_ENV} or the demo one)"
+    )
     run = parser.add_argument_group("run")
     run.add_argument(
         "--count", type=int, default=100, metavar="N", help="deliveries to send (default 100)"
@@ -301,6 +340,7 @@ def _dry_run(deliveries: Iterator[Delivery], count: int) -> int:
 def handle(args: argparse.Namespace) -> int:
     """Run the simulation (or print it with --dry-run) and report."""
     apply_load_preset(args)
+    args.url = args.url or DEFAULT_URLS[args.network]
     if args.count < 1 or args.devices < 1:
         raise LoraEmotionError("--count and --devices must be at least 1")
     now = time.time()
@@ -339,6 +379,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         summary["config"] = {
             "url": args.url,
+            "network": args.network,
             "devices": args.devices,
             "mode": args.mode,
             "window_s": args.window,

@@ -35,10 +35,11 @@ def test_metrics_count_outcomes_decode_errors_and_latency(client: TestClient, de
     def delta(name: str, labels: str = "") -> float:
         return _sample(text, name, labels) - _sample(before, name, labels)
 
-    assert delta("lora_emotion_deliveries_total", '{outcome="stored"}') == 2
-    assert delta("lora_emotion_deliveries_total", '{outcome="duplicate"}') == 1
-    assert delta("lora_emotion_deliveries_total", '{outcome="unauthorized"}') == 1
-    assert delta("lora_emotion_decode_errors_total") == 1
-    assert delta("lora_emotion_delivery_seconds_count") == 3
+    kpn = 'network="kpn",'
+    assert delta("lora_emotion_deliveries_total", "{" + kpn + 'outcome="stored"}') == 2
+    assert delta("lora_emotion_deliveries_total", "{" + kpn + 'outcome="duplicate"}') == 1
+    assert delta("lora_emotion_deliveries_total", "{" + kpn + 'outcome="unauthorized"}') == 1
+    assert delta("lora_emotion_decode_errors_total", '{network="kpn"}') == 1
+    assert delta("lora_emotion_delivery_seconds_count", '{network="kpn"}') == 3
     assert delta("lora_emotion_commit_batch_size_count") == 3
     assert "lora_emotion_delivery_seconds_bucket" in text

@@ -48,7 +48,7 @@ def readings_of(store: Store) -> list[tuple[str, Any]]:
 
 
 def counter(outcome: str) -> float:
-    return metrics.DELIVERIES.labels(outcome)._value.get()  # type: ignore[attr-defined,no-any-return]
+    return metrics.DELIVERIES.labels("kpn", outcome)._value.get()  # type: ignore[attr-defined,no-any-return]
 
 
 @pytest.mark.parametrize("layout", ["legacy", "merged"])
@@ -100,7 +100,7 @@ def test_kpn_decoded_thingsml_geolocation_and_unknown_records(deliver: Any, stor
 
 
 def test_an_undecodable_payload_is_stored_raw_with_the_error(deliver: Any, store: Store) -> None:
-    before = metrics.DECODE_ERRORS._value.get()
+    before = metrics.DECODE_ERRORS["kpn"]._value.get()
     body = payload_body("02C4", 16)  # confidence state out of range
     response = deliver(body)
     assert response.status_code == 200
@@ -111,7 +111,7 @@ def test_an_undecodable_payload_is_stored_raw_with_the_error(deliver: Any, store
     assert bytes(row.body) == body
     assert row.payload == bytes.fromhex("02C4")
     assert row.decode_status == "error"
-    assert metrics.DECODE_ERRORS._value.get() == before + 1
+    assert metrics.DECODE_ERRORS["kpn"]._value.get() == before + 1
 
 
 def test_a_retry_is_acknowledged_and_stored_once(deliver: Any, store: Store) -> None:

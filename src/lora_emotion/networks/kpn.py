@@ -25,12 +25,12 @@ from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from typing import Final, Literal, NamedTuple
 
-from ._plain_pack import resolve_plain
-from .errors import DecodeError, EncodeError
-from .labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
-from .messages import set_id_of_port
-from .senml import RELATIVE_TIME_LIMIT, Record, ResolvedRecord, decode_json, resolve
-from .uplink import decode_uplink
+from .._plain_pack import resolve_plain
+from ..errors import DecodeError, EncodeError
+from ..labels import DEFAULT_REGISTRY, LabelRegistry, LabelSet
+from ..messages import set_id_of_port
+from ..senml import RELATIVE_TIME_LIMIT, Record, ResolvedRecord, decode_json, resolve
+from ..uplink import decode_uplink
 
 __all__ = [
     "DEVEUI_URN_PREFIX",
@@ -51,6 +51,7 @@ __all__ = [
     "java_double",
     "message_token",
     "parse_delivery",
+    "payload_measurements",
     "raw_payload_records",
     "split_name",
     "verify_token",
@@ -528,6 +529,42 @@ def _from_templates(
     return out
 
 
+def payload_measurements(
+    payload: bytes,
+    fport: int,
+    *,
+    device: str,
+    time: float,
+    now: float,
+    registry: LabelRegistry = DEFAULT_REGISTRY,
+) -> list[Measurement]:
+    """The measurements decoded from one raw uplink payload, as the store keeps them.
+
+    Every network's uplinks go through this, so a payload gives the same readings whichever
+    network delivered it.
+
+    Args:
+        payload: the FRMPayload.
+        fport: its FPort.
+        device: the device URN (``urn:dev:DEVEUI:<EUI>``).
+        time: the uplink's time, the base of the records' relative times.
+        now: the receiver's clock, for records without a time.
+        registry: the label sets compact payloads are decoded with.
+
+    Raises:
+        DecodeError: the payload does not decode on that port.
+    """
+    records, templates = _decoded(payload, fport, registry)
+    if templates is not None:
+        fast = _from_templates(templates, device=device, base_time=time)
+        if fast is not None:
+            return fast
+    resolved = resolve([Record(bn=device + ":", bt=time), *records], now=now)
+    return [
+        _measurement(r, device=device, index=i, origin="payload") for i, r in enumerate(resolved)
+    ]
+
+
 def _decode_payloads(
     measurements: Sequence[Measurement], *, now: float, registry: LabelRegistry
 ) -> tuple[list[Measurement], list[str], int | None, bytes | None]:
@@ -562,17 +599,10 @@ def _decode_payloads(
             fport = int(port_value)
             if first_port is None:
                 first_port = fport
-            records, templates = _decoded(payload, fport, registry)
-            if templates is not None:
-                fast = _from_templates(templates, device=item.device, base_time=item.time)
-                if fast is not None:
-                    decoded.extend(fast)
-                    continue
-            base = Record(bn=item.device + ":", bt=item.time)
-            resolved = resolve([base, *records], now=now)
             decoded.extend(
-                _measurement(r, device=item.device, index=i, origin="payload")
-                for i, r in enumerate(resolved)
+                payload_measurements(
+                    payload, fport, device=item.device, time=item.time, now=now, registry=registry
+                )
             )
         except DecodeError as exc:
             errors.append(str(exc))
