@@ -44,6 +44,7 @@ __all__ = [
     "devices",
     "metadata",
     "readings",
+    "rollup_device_day",
     "rollup_device_hour",
     "rollup_label_hour",
     "rollup_state",
@@ -229,6 +230,18 @@ rollup_device_hour = Table(
     Column("confidence_sum", Float, nullable=False),
     Column("confidence_count", Integer, nullable=False),
     PrimaryKeyConstraint("hour", "device", name="pk_rollup_device_hour"),
+)
+
+#: Each device's last 24 hours of ``rollup_device_hour`` (migration 7), kept by the rollup job:
+#: from hour ``first_hour`` (seconds since the epoch / 3600), 24 emotion-reading counts and 24
+#: mean confidences (null where none), each a JSON array.
+rollup_device_day = Table(
+    "rollup_device_day",
+    metadata,
+    Column("device", Text, primary_key=True),
+    Column("first_hour", BigInteger, nullable=False),
+    Column("readings", Text, nullable=False),
+    Column("confidence", Text, nullable=False),
 )
 
 #: Emotion readings per label and hour over the whole fleet, up to the watermark.

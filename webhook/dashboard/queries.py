@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     BigInteger,
     Connection,
@@ -40,7 +41,7 @@ from ..schema import (
     deliveries,
     devices,
     readings,
-    rollup_device_hour,
+    rollup_device_day,
     rollup_label_hour,
     rollup_state,
 )
@@ -208,12 +209,10 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
     for r in _readings_of(conn, status_ids):
         statuses[r.device][r.name] = r.string_value if r.value is None else r.value
         status_times[r.device] = r.time
-    first_hour = int(now.timestamp()) // HOUR - 23
-    per_device = _device_hours(conn, first_hour)
-    empty: _Hours = ([0] * 24, [0.0] * 24, [0] * 24)
+    per_device = _device_hours(conn, int(now.timestamp()) // HOUR - 23)
     result = []
     for r in rows:
-        hourly, sums, confidences = per_device.get(r.urn, empty)
+        hourly, confidence = per_device.get(r.urn) or ([0] * 24, [None] * 24)
         total = sum(hourly)
         interval = DAY / total if total >= 2 else None
         limit_s = max(SILENCE_FACTOR * interval, SILENCE_FLOOR_S) if interval else DAY
@@ -228,10 +227,7 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
                 confidence=r.confidence,
                 emotion_time=_aware(r.emotion_time),
                 hourly_readings=hourly,
-                hourly_confidence=[
-                    (total_c / n if n else None)
-                    for total_c, n in zip(sums, confidences, strict=True)
-                ],
+                hourly_confidence=confidence,
                 status=statuses.get(r.urn, {}),
                 status_time=status_times.get(r.urn),
                 expected_interval_s=interval,
@@ -251,55 +247,42 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-#: Per device: emotion readings, confidence sums and confidence counts of 24 hours.
-_Hours = tuple[list[int], list[float], list[int]]
+#: Per device: emotion readings and mean confidence (None where none) of 24 hours.
+_Hours = tuple[list[int], list[float | None]]
+
+
+def _shifted(values: list[Any], by: int, empty: Any) -> list[Any]:
+    """``values`` of 24 hours, moved to start ``by`` hours later; hours not held are ``empty``."""
+    if by >= 0:
+        return values[by:24] + [empty] * min(by, 24)
+    return [empty] * min(-by, 24) + values[: max(24 + by, 0)]
 
 
 def _device_hours(conn: Connection, first_hour: int) -> dict[str, _Hours]:
-    """Each device's emotion readings, confidence sum and count per hour, from ``first_hour``
+    """Each device's emotion readings and mean confidence per hour, from ``first_hour``
     (seconds since the epoch / 3600) for 24 hours.
 
     From the rollup alone once it holds anything: the fleet page's bars are per hour, at most
     a rollup interval plus ``SETTLE_S`` behind, and the page adds live deliveries itself.
     Reading the readings past the watermark for every device would cost more than the page's
-    whole budget at 1,000 deliveries/s. Before the first rollup (and always on SQLite) they
-    come from ``readings``.
+    whole budget at 1,000 deliveries/s. The rollup job keeps each device's 24 hours as one row
+    of ``rollup_device_day`` (see rollup.py); a window that starts earlier than ``first_hour``
+    (nothing folded for the device since the hour moved on) is shifted, the hours after it
+    empty. Before the first rollup (and always on SQLite) the hours come from ``readings``.
     """
-    since = datetime.fromtimestamp(first_hour * HOUR, UTC)
     out: dict[str, _Hours] = {}
-
-    def hours_of(device: str) -> _Hours:
-        found = out.get(device)
-        if found is None:
-            found = out[device] = ([0] * 24, [0.0] * 24, [0] * 24)
-        return found
-
     if watermark(conn):
-        rolled = rollup_device_hour.c
-        # One row per hour with its devices as arrays, in the key's (hour, device) order, so
-        # nothing is sorted: 24,000 rows of a thousand devices cost more to fetch one by one
-        # than the query takes.
-        query = (
-            select(
-                rolled.hour,
-                func.array_agg(rolled.device),
-                func.array_agg(rolled.readings),
-                func.array_agg(rolled.confidence_sum),
-                func.array_agg(rolled.confidence_count),
-            )
-            .where(rolled.hour >= since)
-            .group_by(rolled.hour)
-        )
-        for when, names, counts, sums, ns in conn.execute(query):
-            slot = int(when.timestamp()) // HOUR - first_hour
-            if not 0 <= slot < 24:
-                continue
-            for device, n, total, k in zip(names, counts, sums, ns, strict=True):
-                hours = hours_of(device)
-                hours[0][slot] += n
-                hours[1][slot] += total
-                hours[2][slot] += k
+        day = rollup_device_day.c
+        for device, start, counts, means in conn.execute(
+            select(day.device, day.first_hour, day.readings, day.confidence)
+        ):
+            hourly, confidence = orjson.loads(counts), orjson.loads(means)
+            by = first_hour - int(start)
+            if by:
+                hourly, confidence = _shifted(hourly, by, 0), _shifted(confidence, by, None)
+            out[device] = (hourly, confidence)
         return out
+    since = datetime.fromtimestamp(first_hour * HOUR, UTC)
     c = readings.c
     bucket = epoch_bucket(c.time, HOUR).label("bucket")
     tail = (
@@ -316,10 +299,9 @@ def _device_hours(conn: Connection, first_hour: int) -> dict[str, _Hours]:
     for r in conn.execute(tail):
         slot = int(r.bucket) - first_hour
         if 0 <= slot < 24:
-            hours = hours_of(r.device)
-            hours[0][slot] += int(r.n)
-            hours[1][slot] += float(r.s)
-            hours[2][slot] += int(r.k)
+            hourly, confidence = out.setdefault(r.device, ([0] * 24, [None] * 24))
+            hourly[slot] = int(r.n)
+            confidence[slot] = float(r.s) / int(r.k) if r.k else None
     return out
 
 

@@ -8,6 +8,14 @@ has ended: a batch's statement commits or is abandoned within the writer's timeo
 Each run folds ids in (watermark, pending] by adding to the rollups, so a
 delivery is counted once, and moves the watermark; ``queries.py`` adds what lies beyond it.
 
+Why a row per device for its last 24 hours (``rollup_device_day``): the fleet page shows every
+device's hourly bars, and assembling them from ``rollup_device_hour`` on each page load meant
+24,000 rows turned into 1,000 series in Python, several times the page's budget. The run that
+folds hours of a device rewrites that device's window from ``rollup_device_hour`` in the same
+transaction, so the window always holds exactly what the hourly rollup holds for its hours. When
+the hour moves on, the first run after rebuilds every device's window (a device nothing was
+folded for since keeps an older window, which the page shifts: the hours after it are empty).
+
 Why an advisory lock: any worker on any host may run the job, and one at a time does it; the
 others find the lock taken and skip the run. Nothing here touches the write path.
 """
@@ -16,13 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, text
 
-from .queries import ROLLUP_NAME
+from .queries import HOUR, ROLLUP_NAME
 
-__all__ = ["ROLLUP_LOCK_KEY", "SETTLE_S", "fold", "run_rollups"]
+__all__ = ["ROLLUP_LOCK_KEY", "SETTLE_S", "fold", "run_rollups", "update_device_days"]
 
 log = logging.getLogger("lora_emotion.webhook.dashboard")
 
@@ -58,8 +67,43 @@ ON CONFLICT (hour, device) DO UPDATE SET
     readings = rollup_device_hour.readings + excluded.readings,
     confidence_sum = rollup_device_hour.confidence_sum + excluded.confidence_sum,
     confidence_count = rollup_device_hour.confidence_count + excluded.confidence_count
+RETURNING device, hour
 """
 )
+# Each device's 24 hours from ``:first`` (seconds since the epoch / 3600) as JSON arrays: the
+# readings per hour and the mean confidence (null where there is none), one PK probe per hour.
+_DEVICE_DAYS = """
+INSERT INTO rollup_device_day (device, first_hour, readings, confidence)
+SELECT d.device, CAST(:first AS bigint),
+    array_to_json(array_agg(coalesce(r.readings, 0) ORDER BY s.slot))::text,
+    array_to_json(array_agg(r.confidence_sum / nullif(r.confidence_count, 0) ORDER BY s.slot))::text
+FROM ({devices}) AS d (device)
+CROSS JOIN generate_series(0, 23) AS s (slot)
+LEFT JOIN rollup_device_hour AS r
+    ON r.hour = to_timestamp((CAST(:first AS bigint) + s.slot) * 3600) AND r.device = d.device
+GROUP BY d.device
+ON CONFLICT (device) DO UPDATE SET
+    first_hour = excluded.first_hour, readings = excluded.readings,
+    confidence = excluded.confidence
+"""
+_SOME_DEVICE_DAYS = text(_DEVICE_DAYS.format(devices="SELECT unnest(CAST(:devices AS text[]))"))
+# Every window, also of a device no longer listed (else its old window would stay the oldest).
+_ALL_DEVICE_DAYS = text(
+    _DEVICE_DAYS.format(devices="SELECT urn FROM devices UNION SELECT device FROM rollup_device_day")
+)
+
+
+def update_device_days(conn: Connection, *, now: datetime, devices: Iterable[str] = ()) -> None:
+    """Rewrite the 24-hour windows ending at ``now``'s hour: of every device if the hour has
+    moved on since the oldest window (or there is none), else of ``devices``."""
+    first = int(now.timestamp()) // HOUR - 23
+    oldest = conn.execute(text("SELECT min(first_hour) FROM rollup_device_day")).scalar()
+    if oldest is None or int(oldest) < first:
+        conn.execute(_ALL_DEVICE_DAYS, {"first": first})
+        return
+    touched = sorted(set(devices))
+    if touched:
+        conn.execute(_SOME_DEVICE_DAYS, {"first": first, "devices": touched})
 
 
 def fold(conn: Connection, *, settle_s: float = SETTLE_S) -> int | None:
@@ -89,10 +133,17 @@ def fold(conn: Connection, *, settle_s: float = SETTLE_S) -> int | None:
     watermark, pending, pending_at = int(state.watermark), int(state.pending), state.pending_at
     if (now - pending_at).total_seconds() < settle_s:
         return watermark
+    first = (int(now.timestamp()) // HOUR - 23) * HOUR
+    touched: set[str] = set()
     if pending > watermark:
         bounds = {"low": watermark, "high": pending}
         conn.execute(_FOLD_LABELS, bounds)
-        conn.execute(_FOLD_DEVICES, bounds)
+        touched = {
+            device
+            for device, hour in conn.execute(_FOLD_DEVICES, bounds)
+            if int(hour.timestamp()) >= first
+        }
+    update_device_days(conn, now=now, devices=touched)
     conn.execute(
         text(
             "UPDATE rollup_state SET watermark = :pending, pending = :newest, pending_at = :now "
