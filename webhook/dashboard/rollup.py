@@ -89,7 +89,9 @@ ON CONFLICT (device) DO UPDATE SET
 _SOME_DEVICE_DAYS = text(_DEVICE_DAYS.format(devices="SELECT unnest(CAST(:devices AS text[]))"))
 # Every window, also of a device no longer listed (else its old window would stay the oldest).
 _ALL_DEVICE_DAYS = text(
-    _DEVICE_DAYS.format(devices="SELECT urn FROM devices UNION SELECT device FROM rollup_device_day")
+    _DEVICE_DAYS.format(
+        devices="SELECT urn FROM devices UNION SELECT device FROM rollup_device_day"
+    )
 )
 
 
