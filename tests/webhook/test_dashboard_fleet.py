@@ -28,12 +28,12 @@ from lora_emotion.webhook.schema import (
 )
 from lora_emotion.webhook.storage import Store
 from sqlalchemy import Connection, func, insert, select
-from webhook_support import payload_body
+from webhook_support import THINGSML_HAPPY, payload_body
 
 HOUR = 3600
 #: A relay's status message on port 2 (firmware 1.0.0), from tests/vectors/messages.json.
 STATUS = "0028A400000000000001650AE0000000"
-EUIS = ["0004A30B00F00001", "0004A30B00F00002", "0004A30B00F00003"]
+EUIS = ["0004A30B00F00001", "0004A30B00F00002", "0004A30B00F00003", "0004A30B00F00004"]
 
 
 def _reading(label_index: int, confidence: int) -> str:
@@ -43,7 +43,8 @@ def _reading(label_index: int, confidence: int) -> str:
 
 def _fill(deliver: Deliver, now: float) -> None:
     """Three devices over the last 30 hours: two busy ones with a status message, and one
-    with readings of more than a day ago only (no bars)."""
+    with readings of more than a day ago only (no bars), and one whose newest readings carry
+    no confidence (so its newest confidence is older than its two newest emotion rows)."""
     pick = random.Random(14)
     times = sorted(pick.sample(range(60, 30 * HOUR), 30))
     for n, ago in enumerate(times):
@@ -59,6 +60,11 @@ def _fill(deliver: Deliver, now: float) -> None:
         assert deliver(payload_body(STATUS, 2, base_time=now - ago, dev_eui=eui)).status_code == 200
     for ago in (29 * HOUR, 28 * HOUR):
         body = payload_body(_reading(3, 55), 16, base_time=now - ago, dev_eui=EUIS[2])
+        assert deliver(body).status_code == 200
+    body = payload_body(_reading(2, 40), 16, base_time=now - 2 * HOUR, dev_eui=EUIS[3])
+    assert deliver(body).status_code == 200
+    for ago in (HOUR, HOUR // 2):
+        body = payload_body(THINGSML_HAPPY, 1, base_time=now - ago, dev_eui=EUIS[3])
         assert deliver(body).status_code == 200
 
 
@@ -177,6 +183,7 @@ def test_the_fleet_page_equals_the_plain_computation(store: Store, deliver: Deli
         assert sum(map(sum, (d["hourly_readings"] for d in plain))) >= 20  # the data is busy
         assert sum(plain[2]["hourly_readings"]) == 0 and plain[2]["emotion"] == "happy"
         assert plain[0]["status"]["firmwareVersion"] == "1.0.0"
+        assert plain[3]["emotion"] == "happy" and plain[3]["confidence"] == pytest.approx(0.4)
         _same(_fast(conn, at), plain)
         later = at + timedelta(hours=5)
         _same(_fast(conn, later), _plain(conn, later))
@@ -193,7 +200,7 @@ def test_the_rollup_rows_give_the_same_page(store: Store, deliver: Deliver) -> N
     assert mark
     at = datetime.fromtimestamp(now, UTC)
     with store.read_engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(rollup_device_day)).scalar() == 3
+        assert conn.execute(select(func.count()).select_from(rollup_device_day)).scalar() == 4
         _same(_fast(conn, at), _plain(conn, at))
     # Past the watermark: latest emotion and last uplink current, the bars from the rollup.
     body = payload_body(_reading(6, 91), 16, base_time=now - 1, dev_eui=EUIS[2])

@@ -23,12 +23,14 @@ from sqlalchemy import (
     BigInteger,
     Connection,
     Integer,
+    Text,
     and_,
     bindparam,
     cast,
     func,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
@@ -193,16 +195,106 @@ def _readings_of(conn: Connection, ids: list[int], names: list[str] | None = Non
     return found
 
 
+# PostgreSQL: the newest two emotion-or-confidence rows of each device in one probe of
+# ``ix_readings_emotion`` (index-only), where the statement above takes one probe per column.
+# A reading's emotion and confidence rows share its time, so the two are nearly always the
+# newest reading's pair; a device whose two are not is probed again by _FLEET (see fleet()).
+_FLEET_PG = text(
+    f"""
+SELECT d.urn, d.dev_eui, d.first_seen, d.last_seen, d.status_delivery,
+    n.name, n.string_value, n.value, n.time
+FROM (
+    SELECT urn, dev_eui, first_seen,
+        (SELECT received_at FROM deliveries WHERE device = urn ORDER BY id DESC LIMIT 1)
+            AS last_seen,
+        (SELECT delivery_id FROM readings
+            WHERE device = urn AND name = '{STATUS_MARKER}' ORDER BY time DESC LIMIT 1)
+            AS status_delivery
+    FROM devices ORDER BY urn LIMIT :limit
+) AS d
+LEFT JOIN LATERAL (
+    SELECT name, string_value, value, time FROM readings
+    WHERE device = d.urn AND name IN ('{EMOTION_NAME}', '{CONFIDENCE_NAME}')
+    ORDER BY time DESC LIMIT 2
+) AS n ON true
+ORDER BY d.urn, n.time DESC
+"""
+).columns(
+    devices.c.urn,
+    devices.c.dev_eui,
+    devices.c.first_seen,
+    deliveries.c.received_at.label("last_seen"),
+    readings.c.delivery_id.label("status_delivery"),
+    readings.c.name,
+    readings.c.string_value,
+    readings.c.value,
+    readings.c.time,
+)
+
+
+def _fleet_rows(conn: Connection, limit: int) -> list[Any]:
+    """The rows of :data:`_FLEET` (one per device, in URN order)."""
+    if conn.dialect.name != "postgresql":
+        return list(conn.execute(_FLEET, {"limit": limit}))
+    devices_: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(_FLEET_PG, {"limit": limit}):
+        row = devices_.get(r.urn)
+        if row is None:
+            row = devices_[r.urn] = {
+                "urn": r.urn,
+                "dev_eui": r.dev_eui,
+                "first_seen": r.first_seen,
+                "last_seen": r.last_seen,
+                "status_delivery": r.status_delivery,
+                "emotion": None,
+                "emotion_time": None,
+                "confidence": None,
+                "names": [],
+            }
+        if r.name is None or r.name in row["names"]:
+            continue
+        row["names"].append(r.name)
+        if r.name == EMOTION_NAME:
+            row["emotion"], row["emotion_time"] = r.string_value, r.time
+        else:
+            row["confidence"] = r.value
+    # Both rows of one name: the other name's newest row is older than both (or absent), so
+    # those devices (rare: a reading without confidence) take the per-column probes.
+    again = [urn for urn, row in devices_.items() if row["names"] and len(row["names"]) == 1]
+    if again:
+        for r in conn.execute(
+            _FLEET.where(devices.c.urn == func.any(cast(bindparam("urns", again), ARRAY(Text)))),
+            {"limit": limit},
+        ):
+            devices_[r.urn].update(
+                emotion=r.emotion, emotion_time=r.emotion_time, confidence=r.confidence
+            )
+    return [_Row(**row) for row in devices_.values()]
+
+
+@dataclass(slots=True)
+class _Row:
+    urn: str
+    dev_eui: str | None
+    first_seen: datetime
+    last_seen: datetime | None
+    status_delivery: int | None
+    emotion: str | None
+    emotion_time: datetime | None
+    confidence: float | None
+    names: list[str]
+
+
 def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) -> list[DeviceRow]:
     """Every device (up to ``limit``, in URN order) with what the fleet page shows.
 
-    One statement with five index probes per device (newest delivery; the newest emotion
-    reading's label and time and the newest confidence, which the partial index answers alone;
-    the newest status), then that status message's readings by key, and the last 24 hours per
-    hour (see :func:`_device_hours`).
+    One statement with index probes per device (on PostgreSQL three: the newest delivery, the
+    newest emotion and confidence rows, the newest status; elsewhere one per column), then that
+    status message's readings by key, and the last 24 hours per hour (see
+    :func:`_device_hours`).
     """
     now = now or datetime.now(UTC)
-    rows = list(conn.execute(_FLEET, {"limit": limit}))
+    rows = _fleet_rows(conn, limit)
     statuses: dict[str, dict[str, Any]] = defaultdict(dict)
     status_times: dict[str, datetime] = {}
     status_ids = [r.status_delivery for r in rows if r.status_delivery is not None]
