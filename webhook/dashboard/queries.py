@@ -13,6 +13,7 @@ database (``epoch_bucket``), so both dialects group the same way and the browser
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,8 +23,8 @@ import orjson
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Engine,
     Integer,
-    Text,
     and_,
     bindparam,
     cast,
@@ -43,7 +44,6 @@ from ..schema import (
     deliveries,
     devices,
     readings,
-    rollup_device_day,
     rollup_label_hour,
     rollup_state,
 )
@@ -195,14 +195,16 @@ def _readings_of(conn: Connection, ids: list[int], names: list[str] | None = Non
     return found
 
 
-# PostgreSQL: the newest two emotion-or-confidence rows of each device in one probe of
-# ``ix_readings_emotion`` (index-only), where the statement above takes one probe per column.
-# A reading's emotion and confidence rows share its time, so the two are nearly always the
-# newest reading's pair; a device whose two are not is probed again by _FLEET (see fleet()).
+# PostgreSQL: the fleet in one statement and three index probes per device: its newest
+# delivery; its newest two emotion-or-confidence rows from ``ix_readings_emotion`` (index-only;
+# a reading's emotion and confidence rows share its time, so they are nearly always the newest
+# reading's pair), two result rows per device; its newest status message's id. The 24 hours
+# are the rollup job's row per device.
 _FLEET_PG = text(
     f"""
 SELECT d.urn, d.dev_eui, d.first_seen, d.last_seen, d.status_delivery,
-    n.name, n.string_value, n.value, n.time
+    n.name, n.string_value, n.value, n.time,
+    day.first_hour, day.readings, day.confidence
 FROM (
     SELECT urn, dev_eui, first_seen,
         (SELECT received_at FROM deliveries WHERE device = urn ORDER BY id DESC LIMIT 1)
@@ -217,98 +219,154 @@ LEFT JOIN LATERAL (
     WHERE device = d.urn AND name IN ('{EMOTION_NAME}', '{CONFIDENCE_NAME}')
     ORDER BY time DESC LIMIT 2
 ) AS n ON true
+LEFT JOIN rollup_device_day AS day ON day.device = d.urn
 ORDER BY d.urn, n.time DESC
 """
-).columns(
-    devices.c.urn,
-    devices.c.dev_eui,
-    devices.c.first_seen,
-    deliveries.c.received_at.label("last_seen"),
-    readings.c.delivery_id.label("status_delivery"),
-    readings.c.name,
-    readings.c.string_value,
-    readings.c.value,
-    readings.c.time,
 )
 
+#: A status message's readings by its delivery id, per engine. Rows of a committed delivery
+#: never change and PostgreSQL never reuses an id, so a status read once is read from here.
+_STATUSES: weakref.WeakKeyDictionary[Engine, dict[int, tuple[dict[str, Any], datetime]]] = (
+    weakref.WeakKeyDictionary()
+)
+_STATUSES_KEPT = 20_000
 
-def _fleet_rows(conn: Connection, limit: int) -> list[Any]:
-    """The rows of :data:`_FLEET` (one per device, in URN order)."""
-    if conn.dialect.name != "postgresql":
-        return list(conn.execute(_FLEET, {"limit": limit}))
-    devices_: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(_FLEET_PG, {"limit": limit}):
-        row = devices_.get(r.urn)
-        if row is None:
-            row = devices_[r.urn] = {
-                "urn": r.urn,
-                "dev_eui": r.dev_eui,
-                "first_seen": r.first_seen,
-                "last_seen": r.last_seen,
-                "status_delivery": r.status_delivery,
-                "emotion": None,
-                "emotion_time": None,
-                "confidence": None,
-                "names": [],
-            }
-        if r.name is None or r.name in row["names"]:
-            continue
-        row["names"].append(r.name)
-        if r.name == EMOTION_NAME:
-            row["emotion"], row["emotion_time"] = r.string_value, r.time
-        else:
-            row["confidence"] = r.value
-    # Both rows of one name: the other name's newest row is older than both (or absent), so
-    # those devices (rare: a reading without confidence) take the per-column probes.
-    again = [urn for urn, row in devices_.items() if row["names"] and len(row["names"]) == 1]
-    if again:
-        for r in conn.execute(
-            _FLEET.where(devices.c.urn == func.any(cast(bindparam("urns", again), ARRAY(Text)))),
-            {"limit": limit},
-        ):
-            devices_[r.urn].update(
-                emotion=r.emotion, emotion_time=r.emotion_time, confidence=r.confidence
-            )
-    return [_Row(**row) for row in devices_.values()]
+
+def _statuses(conn: Connection, ids: list[int]) -> dict[int, tuple[dict[str, Any], datetime]]:
+    """The readings (name to value) and time of the status messages ``ids``."""
+    known = _STATUSES.setdefault(conn.engine, {})
+    missing = [i for i in ids if i not in known]
+    if missing:
+        if len(known) + len(missing) > _STATUSES_KEPT:
+            known.clear()
+        read: dict[int, tuple[dict[str, Any], datetime]] = {}
+        for r in _readings_of(conn, missing):
+            values, _ = read.setdefault(r.delivery_id, ({}, r.time))
+            values[r.name] = r.string_value if r.value is None else r.value
+        known.update(read)
+    return known
 
 
 @dataclass(slots=True)
-class _Row:
+class _Fleet:
+    """What one device's fleet row is made of, before the silence rule."""
+
     urn: str
     dev_eui: str | None
     first_seen: datetime
     last_seen: datetime | None
-    status_delivery: int | None
-    emotion: str | None
-    emotion_time: datetime | None
-    confidence: float | None
-    names: list[str]
+    emotion: str | None = None
+    emotion_time: datetime | None = None
+    confidence: float | None = None
+    status: dict[str, Any] = field(default_factory=dict)
+    status_time: datetime | None = None
+    hours: _Hours | None = None
 
 
-def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) -> list[DeviceRow]:
-    """Every device (up to ``limit``, in URN order) with what the fleet page shows.
-
-    One statement with index probes per device (on PostgreSQL three: the newest delivery, the
-    newest emotion and confidence rows, the newest status; elsewhere one per column), then that
-    status message's readings by key, and the last 24 hours per hour (see
-    :func:`_device_hours`).
-    """
-    now = now or datetime.now(UTC)
-    rows = _fleet_rows(conn, limit)
+def _fleet_by_columns(conn: Connection, limit: int, urns: list[str] | None = None) -> list[_Fleet]:
+    """The fleet rows from :data:`_FLEET` (a probe per column) and the status readings by key;
+    of the devices ``urns`` only if given."""
+    query = _FLEET
+    if urns is not None:
+        query = query.where(devices.c.urn.in_(urns))
+    rows = list(conn.execute(query, {"limit": limit}))
     statuses: dict[str, dict[str, Any]] = defaultdict(dict)
     status_times: dict[str, datetime] = {}
     status_ids = [r.status_delivery for r in rows if r.status_delivery is not None]
     for r in _readings_of(conn, status_ids):
         statuses[r.device][r.name] = r.string_value if r.value is None else r.value
         status_times[r.device] = r.time
-    per_device = _device_hours(conn, int(now.timestamp()) // HOUR - 23)
+    return [
+        _Fleet(
+            urn=r.urn,
+            dev_eui=r.dev_eui,
+            first_seen=r.first_seen,
+            last_seen=_aware(r.last_seen),
+            emotion=r.emotion,
+            emotion_time=_aware(r.emotion_time),
+            confidence=r.confidence,
+            status=statuses.get(r.urn, {}),
+            status_time=status_times.get(r.urn),
+        )
+        for r in rows
+    ]
+
+
+def _fleet_postgresql(conn: Connection, limit: int, first_hour: int) -> list[_Fleet]:
+    """The fleet rows from :data:`_FLEET_PG`, with the rollup's hours once it holds any."""
+    rolled = watermark(conn) > 0
+    found: dict[str, _Fleet] = {}
+    names: dict[str, set[str]] = {}
+    status_of: dict[str, int] = {}
+    # Fetched at once and unpacked: row-at-a-time fetching and attribute access cost more
+    # than the statement's probes on a busy machine. psycopg gives aware datetimes.
+    for (
+        urn,
+        dev_eui,
+        first_seen,
+        last_seen,
+        status_id,
+        name,
+        label,
+        value,
+        at,
+        start,
+        counts,
+        means,
+    ) in conn.execute(_FLEET_PG, {"limit": limit}).all():
+        row = found.get(urn)
+        if row is None:
+            row = found[urn] = _Fleet(
+                urn=urn, dev_eui=dev_eui, first_seen=first_seen, last_seen=last_seen
+            )
+            names[urn] = set()
+            if status_id is not None:
+                status_of[urn] = status_id
+            if rolled:
+                row.hours = _day_hours(start, counts, means, first_hour)
+        if name is None or name in names[urn]:
+            continue
+        names[urn].add(name)
+        if name == EMOTION_NAME:
+            row.emotion, row.emotion_time = label, at
+        else:
+            row.confidence = value
+    statuses = _statuses(conn, list(status_of.values()))
+    for urn, status_id in status_of.items():
+        found[urn].status, found[urn].status_time = statuses[status_id]
+    # Both rows of one name: the other name's newest row is older than both (or absent), so
+    # those devices (a reading without confidence, say) take the per-column probes.
+    unsure = [urn for urn, seen in names.items() if len(seen) == 1]
+    if unsure:
+        for again in _fleet_by_columns(conn, limit, unsure):
+            row = found[again.urn]
+            row.emotion, row.emotion_time = again.emotion, again.emotion_time
+            row.confidence = again.confidence
+    return list(found.values())
+
+
+def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) -> list[DeviceRow]:
+    """Every device (up to ``limit``, in URN order) with what the fleet page shows.
+
+    On PostgreSQL one statement (see :data:`_FLEET_PG`); elsewhere one statement with a probe
+    per column and the newest status message's readings by key. The last 24 hours per hour
+    come from the rollup job's row per device once it has run, else from ``readings`` (see
+    :func:`_device_hours`).
+    """
+    now = now or datetime.now(UTC)
+    first_hour = int(now.timestamp()) // HOUR - 23
+    if conn.dialect.name == "postgresql":
+        rows = _fleet_postgresql(conn, limit, first_hour)
+    else:
+        rows = _fleet_by_columns(conn, limit)
+    per_device = {} if all(r.hours is not None for r in rows) else _device_hours(conn, first_hour)
     result = []
     for r in rows:
-        hourly, confidence = per_device.get(r.urn) or ([0] * 24, [None] * 24)
+        hourly, confidence = r.hours or per_device.get(r.urn) or ([0] * 24, [None] * 24)
         total = sum(hourly)
         interval = DAY / total if total >= 2 else None
         limit_s = max(SILENCE_FACTOR * interval, SILENCE_FLOOR_S) if interval else DAY
-        last = _aware(r.last_seen)
+        last = r.last_seen
         result.append(
             DeviceRow(
                 urn=r.urn,
@@ -317,11 +375,11 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
                 last_seen=last,
                 emotion=r.emotion,
                 confidence=r.confidence,
-                emotion_time=_aware(r.emotion_time),
+                emotion_time=r.emotion_time,
                 hourly_readings=hourly,
                 hourly_confidence=confidence,
-                status=statuses.get(r.urn, {}),
-                status_time=status_times.get(r.urn),
+                status=r.status,
+                status_time=r.status_time,
                 expected_interval_s=interval,
                 silent=last is None or (now - last).total_seconds() > limit_s,
             )
@@ -350,30 +408,30 @@ def _shifted(values: list[Any], by: int, empty: Any) -> list[Any]:
     return [empty] * min(-by, 24) + values[: max(24 + by, 0)]
 
 
+def _day_hours(start: int | None, counts: str | None, means: str | None, first_hour: int) -> _Hours:
+    """A device's 24 hours from ``first_hour`` out of its ``rollup_device_day`` row (none: no
+    hours folded). A window that starts earlier (nothing was folded for the device since the
+    hour moved on) is shifted; the hours after it are empty."""
+    if start is None or counts is None or means is None:
+        return [0] * 24, [None] * 24
+    hourly, confidence = orjson.loads(counts), orjson.loads(means)
+    by = first_hour - int(start)
+    if by:
+        hourly, confidence = _shifted(hourly, by, 0), _shifted(confidence, by, None)
+    return hourly, confidence
+
+
 def _device_hours(conn: Connection, first_hour: int) -> dict[str, _Hours]:
     """Each device's emotion readings and mean confidence per hour, from ``first_hour``
-    (seconds since the epoch / 3600) for 24 hours.
+    (seconds since the epoch / 3600) for 24 hours, from ``readings``: before the rollup job's
+    first run on PostgreSQL, and always on SQLite (no job runs there).
 
-    From the rollup alone once it holds anything: the fleet page's bars are per hour, at most
-    a rollup interval plus ``SETTLE_S`` behind, and the page adds live deliveries itself.
-    Reading the readings past the watermark for every device would cost more than the page's
-    whole budget at 1,000 deliveries/s. The rollup job keeps each device's 24 hours as one row
-    of ``rollup_device_day`` (see rollup.py); a window that starts earlier than ``first_hour``
-    (nothing folded for the device since the hour moved on) is shifted, the hours after it
-    empty. Before the first rollup (and always on SQLite) the hours come from ``readings``.
+    Once the job has run, the fleet page's bars are its rows (``rollup_device_day``): per
+    hour, at most a rollup interval plus ``SETTLE_S`` behind, and the page adds live deliveries
+    itself. Reading the readings past the watermark for every device would cost more than the
+    page's whole budget at 1,000 deliveries/s.
     """
     out: dict[str, _Hours] = {}
-    if watermark(conn):
-        day = rollup_device_day.c
-        for device, start, counts, means in conn.execute(
-            select(day.device, day.first_hour, day.readings, day.confidence)
-        ):
-            hourly, confidence = orjson.loads(counts), orjson.loads(means)
-            by = first_hour - int(start)
-            if by:
-                hourly, confidence = _shifted(hourly, by, 0), _shifted(confidence, by, None)
-            out[device] = (hourly, confidence)
-        return out
     since = datetime.fromtimestamp(first_hour * HOUR, UTC)
     c = readings.c
     bucket = epoch_bucket(c.time, HOUR).label("bucket")

@@ -20,6 +20,7 @@ from string import Template
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, quote
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -36,9 +37,9 @@ from .. import session, storage
 from ..config import Settings, get_settings
 from ..errors import BadRequestError, NotFoundError
 from ..routes.query import _device_urn
-from ..schema import readings
+from ..schema import deliveries, readings
 from . import queries
-from .feed import Feed, newest_id
+from .feed import Feed
 from .rollup import SETTLE_S, run_rollups
 
 __all__ = ["install", "require_viewer", "start"]
@@ -186,43 +187,49 @@ async def whoami(request: Request) -> JSONResponse:
 
 
 def _device_json(row: queries.DeviceRow) -> dict[str, Any]:
+    # Datetimes as they are: orjson writes them as ISO 8601 itself, several times faster.
     return {
         "urn": row.urn,
         "dev_eui": row.dev_eui,
-        "first_seen": _iso(row.first_seen),
-        "last_seen": _iso(row.last_seen),
+        "first_seen": row.first_seen,
+        "last_seen": row.last_seen,
         "emotion": row.emotion,
         "confidence": row.confidence,
-        "emotion_time": _iso(row.emotion_time),
+        "emotion_time": row.emotion_time,
         "hourly_readings": row.hourly_readings,
         "hourly_confidence": row.hourly_confidence,
         "status": row.status,
-        "status_time": _iso(row.status_time),
+        "status_time": row.status_time,
         "expected_interval_s": row.expected_interval_s,
         "silent": row.silent,
     }
 
 
-def _newest_id(store: storage.Store) -> int:
-    return newest_id(store.read_engine)
-
-
-@api.get("/dashboard/api/fleet")
-def fleet(request: Request) -> JSONResponse:
-    """Every device with its latest emotion, 24 h per hour, status and silence."""
-    store = _store(request)
-    # Read before the snapshot: the page's stream starts after it, so nothing is missed.
-    newest = _newest_id(store)
-    now = datetime.now(UTC)
+def fleet_document(store: storage.Store, now: datetime | None = None) -> bytes:
+    """The fleet page's JSON: every device (:func:`queries.fleet`) and the ``newest_id`` the
+    page's stream starts after."""
+    now = now or datetime.now(UTC)
     with store.read_engine.connect() as conn:
+        # Read before the snapshot: the page's stream starts after it, so nothing is missed.
+        newest = int(
+            conn.execute(select(deliveries.c.id).order_by(deliveries.c.id.desc()).limit(1)).scalar()
+            or 0
+        )
         rows = queries.fleet(conn, now=now)
-    return JSONResponse(
+    # orjson: 1,000 devices of 60 values each are several milliseconds in the json module.
+    return orjson.dumps(
         {
-            "now": now.isoformat(),
+            "now": now,
             "newest_id": newest,
             "devices": [_device_json(r) for r in rows],
         }
     )
+
+
+@api.get("/dashboard/api/fleet")
+def fleet(request: Request) -> Response:
+    """Every device with its latest emotion, 24 h per hour, status and silence."""
+    return Response(fleet_document(_store(request)), media_type="application/json")
 
 
 def _range(name: str, now: datetime) -> tuple[datetime, datetime]:
