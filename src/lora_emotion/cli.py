@@ -43,6 +43,7 @@ COMMANDS: Final = (
     Command("decode", "decode an uplink payload into SenML"),
     Command("airtime", "time on air of an uplink per data rate"),
     Command("budget", "uplinks per day under the duty cycle and fair-use cap"),
+    Command("downlink", "encode a command downlink, or queue it at The Things Stack"),
     Command(
         "frame",
         "build or open a LoRaWAN 1.0.x data frame (MIC, FRMPayload encryption)",
@@ -50,7 +51,9 @@ COMMANDS: Final = (
     ),
     Command("serve", "run the KPN Things webhook service", ("webhook",)),
     Command(
-        "simulate", "drive virtual relays and post their KPN deliveries to a webhook", ("simulate",)
+        "simulate",
+        "drive virtual relays and post their network's deliveries to a webhook",
+        ("simulate",),
     ),
     Command(
         "demo",
