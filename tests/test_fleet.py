@@ -114,9 +114,10 @@ def test_a_fleet_starts_with_a_status_message_per_device() -> None:
     assert sorted(first) == [0, 1, 2]
     for device, delivery in first.items():
         assert isinstance(delivery.uplink.message, Status)
-        # The join comes first (no delivery: it is not an uplink of data), one second later
-        # the status; devices boot a third of a window apart.
-        assert delivery.t_ms == device * 20_000 + 1000
+        # The join comes first (no delivery: it is not an uplink of data), then the status
+        # once the join request's off-time (100 x 1483 ms at SF12) has passed; devices boot a
+        # third of a window apart.
+        assert delivery.t_ms == device * 20_000 + 149_000
 
 
 def test_until_bounds_the_virtual_time() -> None:

@@ -11,13 +11,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from lora_emotion import relay_protocol as rp
 from lora_emotion.errors import DecodeError, EncodeError
 from lora_emotion.labels import FER2013, PHYSIO3
-from lora_emotion.messages import quantise_distribution
+from lora_emotion.messages import PROBABILITY_SCALE, largest_remainder, quantise_distribution
 
 VECTORS = Path(__file__).parent / "vectors"
 
@@ -206,12 +206,38 @@ def test_quantised_weights_are_whole_percent_summing_to_100(weights: list[int]) 
     )
 
 
-def test_quantisation_matches_the_codec_on_the_vectors() -> None:
-    for case in _load("quantise.json")["cases"]:
-        weights = case["weights"]
-        assert rp.quantise_weights(weights) == case["percent"]
-        mass = sum(weights)
-        assert quantise_distribution([w / mass for w in weights]) == case["percent"]
+def test_quantisation_follows_the_one_rule_on_the_vectors() -> None:
+    document = _load("quantise.json")
+    assert document["probability_scale"] == PROBABILITY_SCALE
+    for case in document["cases"]:
+        assert rp.quantise_weights(case["weights"]) == case["percent"]
+        assert largest_remainder(case["weights"]) == case["percent"]
+    for case in document["probabilities"]:
+        assert quantise_distribution(case["probabilities"]) == case["percent"]
+        assert rp.quantise_weights(case["weights"]) == case["percent"]
+    for probabilities in document["rejected"]:
+        with pytest.raises(EncodeError):
+            quantise_distribution(probabilities)
+
+
+def test_exact_ties_go_to_the_lower_index_in_every_form() -> None:
+    # 4:1:1 used to give [66, 17, 17] from floats and [67, 17, 16] from integers.
+    assert rp.quantise_weights([4, 1, 1]) == [67, 17, 16]
+    assert quantise_distribution([4 / 6, 1 / 6, 1 / 6]) == [67, 17, 16]
+
+
+@given(st.lists(st.integers(0, 12), min_size=2, max_size=16).filter(any))
+def test_small_integer_ratios_quantise_alike_as_floats(weights: list[int]) -> None:
+    mass = sum(weights)
+    assume(PROBABILITY_SCALE % mass == 0)  # the ratio is exact on the scale
+    assert quantise_distribution([w / mass for w in weights]) == rp.quantise_weights(weights)
+
+
+@given(st.lists(st.integers(0, 100), min_size=2, max_size=16))
+def test_decoded_percentages_re_encode_unchanged(percent: list[int]) -> None:
+    assume(sum(percent) <= 100)
+    percent[-1] += 100 - sum(percent)
+    assert quantise_distribution([p / 100 for p in percent]) == percent
 
 
 @pytest.mark.parametrize("weights", [[], [0, 0], [-1, 2], [42_949_673, 0]])

@@ -69,6 +69,7 @@ from sqlalchemy import Connection, make_url, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
+from .alerts.outbox import AlertHook
 from .schema import deliveries, devices
 from .storage import (
     DELIVERY_COLUMNS,
@@ -283,8 +284,9 @@ class SQLiteBatchWriter:
     #: SQLite lets one writer in at a time, and the workers already take turns.
     concurrency = 1
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, alerts: AlertHook | None = None) -> None:
         self._store = store
+        self._alerts = alerts
         database = store.write_engine.url.database
         self._lock = _WriterLock(Path(database)) if database and database != ":memory:" else None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-commit")
@@ -339,6 +341,12 @@ class SQLiteBatchWriter:
         first, ordered = _plan(batch)
         with self._lock or contextlib.nullcontext(), self._store.write_engine.begin() as conn:
             inserted = self._insert(conn, ordered)
+            # The alerts a batch raises commit with it, or not at all.
+            raised = 0
+            if self._alerts is not None and inserted:
+                driver = conn.connection.driver_connection
+                assert isinstance(driver, sqlite3.Connection)
+                raised = self._alerts.write_sqlite(driver.cursor(), ordered, inserted)
             new = self._known.new(ordered, inserted)
             if new:
                 conn.execute(
@@ -347,6 +355,8 @@ class SQLiteBatchWriter:
                 )
             existing = self._existing(conn, [key for key in first if key not in inserted])
         self._known.remember(new)
+        if self._alerts is not None and self._alerts.committed is not None:
+            self._alerts.committed(ordered, inserted, raised)
         return _results(batch, first, inserted, existing)
 
     @staticmethod
@@ -556,8 +566,10 @@ class PostgresBatchWriter:
         concurrency: int = 1,
         connect_timeout_s: int = 5,
         timeout_s: float = 30.0,
+        alerts: AlertHook | None = None,
     ) -> None:
         self.concurrency = concurrency
+        self._alerts = alerts
         self._conninfo = libpq_url(url)
         self._connect_timeout_s = connect_timeout_s
         self._timeout_s = timeout_s
@@ -654,12 +666,20 @@ class PostgresBatchWriter:
         # Devices of duplicates too: ON CONFLICT skips them, and the set stays small.
         new = self._known.new(ordered, {item.dedup_key: 0 for item in ordered})
         devices = [{"urn": u, "dev_eui": e, "first_seen": s} for u, e, s in new]
-        cursor = await connection.execute(
-            _PG_WRITE_BATCH,
-            {**_batch_parameters(ordered), "devices": orjson.dumps(devices).decode()},
-        )
-        inserted = {key: delivery_id for delivery_id, key in await cursor.fetchall()}
+        parameters = {**_batch_parameters(ordered), "devices": orjson.dumps(devices).decode()}
+        watched = self._alerts.devices(ordered) if self._alerts is not None else []
+        raised = 0
+        if self._alerts is not None and watched:
+            # A transaction of two round trips instead of one statement: see alerts/outbox.py.
+            inserted, raised = await self._alerts.write_postgres(
+                connection, _PG_WRITE_BATCH, parameters, ordered, watched
+            )
+        else:
+            cursor = await connection.execute(_PG_WRITE_BATCH, parameters)
+            inserted = {key: delivery_id for delivery_id, key in await cursor.fetchall()}
         self._known.remember(new)
+        if self._alerts is not None and self._alerts.committed is not None:
+            self._alerts.committed(ordered, inserted, raised)
         existing: dict[str, int] = {}
         if len(inserted) < len(first):
             cursor = await connection.execute(
@@ -671,14 +691,21 @@ class PostgresBatchWriter:
 
 
 def open_batch_writer(
-    store: Store, *, concurrency: int = 1, connect_timeout_s: int = 5, timeout_s: float = 30.0
+    store: Store,
+    *,
+    concurrency: int = 1,
+    connect_timeout_s: int = 5,
+    timeout_s: float = 30.0,
+    alerts: AlertHook | None = None,
 ) -> BatchWriter:
-    """The batch writer for ``store``'s database; ``concurrency`` applies to PostgreSQL."""
+    """The batch writer for ``store``'s database; ``concurrency`` applies to PostgreSQL;
+    ``alerts`` evaluates alert rules inside each batch's transaction."""
     if store.dialect == "postgresql":
         return PostgresBatchWriter(
             store.url,
             concurrency=concurrency,
             connect_timeout_s=connect_timeout_s,
             timeout_s=timeout_s,
+            alerts=alerts,
         )
-    return SQLiteBatchWriter(store)
+    return SQLiteBatchWriter(store, alerts)

@@ -24,6 +24,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .alerts.rules import AlertSettings
+
 __all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "Settings", "get_settings", "sqlalchemy_url"]
 
 CONFIG_ENV = "LORA_EMOTION_CONFIG"
@@ -31,6 +33,8 @@ DEFAULT_DATABASE_URL = "sqlite:///lora-emotion.sqlite3"
 #: KPN Things refuses shared secrets shorter than this or without all four character classes.
 KPN_SECRET_MIN_LENGTH = 32
 READ_TOKEN_MIN_LENGTH = 32
+#: A Things-Plug-UUID is 36 characters; the store keeps up to this many of a destination name.
+MAX_PLUG_UUID_LENGTH = 128
 _PLACEHOLDERS = ("changethis", "changeme", "placeholder", "example", "secret")
 
 
@@ -96,6 +100,8 @@ class Settings(BaseSettings):
     read_pool_size: int = Field(default=4, ge=1, le=100)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
+    #: Alert rules, device tags and channels: the ``[alerts]`` table (docs/alerts.md).
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -125,6 +131,12 @@ class Settings(BaseSettings):
         normalised: dict[str, Any] = {}
         for plug, secrets in value.items():
             key = str(plug).strip().lower()
+            if len(key) > MAX_PLUG_UUID_LENGTH:
+                # Every delivery to it would be refused (422); say so before starting.
+                raise ValueError(
+                    f"a destination's Things-Plug-UUID has {len(key)} characters, more than "
+                    f"the {MAX_PLUG_UUID_LENGTH} the store keeps"
+                )
             normalised[key] = [secrets] if isinstance(secrets, str | SecretStr) else secrets
         return normalised
 

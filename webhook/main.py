@@ -28,12 +28,13 @@ from lora_emotion.errors import EncodeError, LoraEmotionError
 from lora_emotion.labels import DEFAULT_REGISTRY, LabelRegistry, parse_label_sets
 
 from .adapters import adapter_for
+from .alerts import AlertService
 from .commits import open_batch_writer
 from .config import CONFIG_ENV, Settings, get_settings
 from .ingest import Ingest
 from .logs import redactor
 from .migrations import migrate
-from .routes import health, query, uplinks
+from .routes import alerts, health, query, uplinks
 from .storage import STORE_UNAVAILABLE, create_store, unavailable
 from .writer import GroupCommitWriter
 
@@ -131,6 +132,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         + [t for tokens in settings.network_tokens("ttn").values() for t in tokens]
         + [t for tokens in settings.network_tokens("chirpstack").values() for t in tokens]
         + [t.get_secret_value() for t in settings.read_tokens]
+        + settings.alerts.secrets()
     )
     store = create_store(
         settings.database_url,
@@ -138,17 +140,23 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         read_pool_size=settings.read_pool_size,
     )
     version = await run_in_threadpool(migrate, store.write_engine)
+    registry = _registry(settings)
+    alerting = AlertService(settings.alerts, registry, store)
     writer = GroupCommitWriter(
         open_batch_writer(
-            store, concurrency=settings.commit_concurrency, timeout_s=settings.store_timeout_s
+            store,
+            concurrency=settings.commit_concurrency,
+            timeout_s=settings.store_timeout_s,
+            alerts=alerting.hook if alerting.needed else None,
         ),
         batch_max=settings.batch_max,
         timeout_s=settings.store_timeout_s,
     )
     writer.start()
+    alerting.start()
     thresholds = _tune_gc()
     app.state.store = store
-    registry = _registry(settings)
+    app.state.alerts = alerting
     for network, key in uplinks.INGEST_STATE_KEYS.items():
         setattr(app.state, key, Ingest(settings, registry, writer, adapter_for(network, settings)))
     log.info(
@@ -165,6 +173,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await writer.close()
+        await alerting.close()
         store.dispose()
         gc.unfreeze()
         gc.set_threshold(*thresholds)
@@ -202,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.router.routes[:0] = uplinks.routes()
     app.include_router(query.router)
     app.include_router(health.router)
+    app.include_router(alerts.router)
 
     def openapi() -> dict[str, Any]:
         """The OpenAPI document, with the delivery routes FastAPI does not declare itself."""

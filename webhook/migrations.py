@@ -132,6 +132,89 @@ def _deliveries_by_device(conn: Connection) -> None:
     Index("ix_deliveries_device_id", table.c.device, table.c.id).create(conn)
 
 
+def _alerts(conn: Connection) -> None:
+    metadata = MetaData()
+    Table(
+        "alerts",
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("alert_id", String(64), nullable=False),
+        Column("rule", Text, nullable=False),
+        Column("device", Text, nullable=False),
+        Column("status", String(16), nullable=False),
+        Column("severity", String(16), nullable=False),
+        Column("created_at", UTCDateTime, nullable=False),
+        Column("delivery_id", Id),
+        Column("summary", Text, nullable=False),
+        Column("details", Text, nullable=False),
+        UniqueConstraint("alert_id", name="uq_alerts_alert_id"),
+        Index("ix_alerts_device_id", "device", "id"),
+    )
+    outbox = Table(
+        "alert_deliveries",
+        metadata,
+        Column("alert_pk", Id, nullable=False),
+        Column("channel", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("next_attempt_at", UTCDateTime, nullable=False),
+        Column("lease_until", UTCDateTime),
+        Column("delivered_at", UTCDateTime),
+        Column("last_error", Text),
+        PrimaryKeyConstraint("alert_pk", "channel", name="pk_alert_deliveries"),
+    )
+    # Partial: the dispatchers look only for what is still to deliver.
+    Index(
+        "ix_alert_deliveries_due",
+        outbox.c.channel,
+        outbox.c.next_attempt_at,
+        postgresql_where=outbox.c.delivered_at.is_(None),
+        sqlite_where=outbox.c.delivered_at.is_(None),
+    )
+    Table(
+        "alert_state",
+        metadata,
+        Column("device", Text, nullable=False),
+        Column("rule", Text, nullable=False),
+        Column("firing", Boolean, nullable=False),
+        Column("changed_at", UTCDateTime, nullable=False),
+        Column("last_fired_at", UTCDateTime),
+        PrimaryKeyConstraint("device", "rule", name="pk_alert_state"),
+    )
+    metadata.create_all(conn)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(_ALERT_CONTEXT_FUNCTION)
+
+
+# What a transaction that inserted readings needs to evaluate alert rules (webhook/alerts/
+# outbox.py): lock the devices (key class 7690), then read their newest emotion and confidence
+# readings and their rule states. A function because each statement of a VOLATILE function
+# takes its own snapshot, so the reads see what the previous holder of a lock committed, all in
+# one call; and its plans are kept per connection instead of planned for every batch.
+_ALERT_CONTEXT_FUNCTION = """
+CREATE FUNCTION lora_emotion_alert_context(watched text[], depth int4, lock_keys int4[])
+RETURNS TABLE (out_device text, out_readings text, out_states text)
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7690, t.k) FROM unnest(lock_keys) AS t(k);
+    -- One row per device with JSON text: a client parses that much faster than rows.
+    RETURN QUERY
+        SELECT d.device,
+            (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM x.time),
+                                                       x.delivery_id, x.name, x.value,
+                                                       x.string_value)), '[]')::text
+             FROM (SELECT r.time, r.delivery_id, r.name, r.value, r.string_value
+                   FROM readings AS r
+                   WHERE r.device = d.device AND r.name IN ('emotion', 'confidence')
+                   ORDER BY r.time DESC LIMIT 2 * depth) AS x),
+            (SELECT coalesce(json_object_agg(s.rule, json_build_array(
+                                 s.firing, extract(epoch FROM s.last_fired_at))), '{}')::text
+             FROM alert_state AS s WHERE s.device = d.device)
+        FROM unnest(watched) AS d(device);
+END
+$fn$
+"""
+
+
 _DEVEUI_PREFIX = "urn:dev:DEVEUI:"
 _EUI = re.compile(r"[0-9A-Fa-f]{16}")
 
@@ -202,6 +285,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
     Migration(3, "DevEUI URNs upper-case, as ingest spells them", _upper_case_deveuis),
     Migration(4, "deliveries name their network and keep its metadata", _delivery_networks),
+    Migration(5, "alerts, their outbox and rule states", _alerts),
 )
 
 

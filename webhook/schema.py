@@ -33,7 +33,17 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["Id", "UTCDateTime", "deliveries", "devices", "metadata", "readings"]
+__all__ = [
+    "Id",
+    "UTCDateTime",
+    "alert_deliveries",
+    "alert_state",
+    "alerts",
+    "deliveries",
+    "devices",
+    "metadata",
+    "readings",
+]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -123,3 +133,53 @@ readings = Table(
     PrimaryKeyConstraint("delivery_id", "seq", "time", name="pk_readings"),
 )
 Index("ix_readings_device_time", readings.c.device, readings.c.time.desc())
+
+# Alerts (migration 5): each alert once, its deliveries to each channel (the outbox the
+# dispatchers work from), and each rule's state per device.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("alert_id", String(64), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("device", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivery_id", Id),
+    Column("summary", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    UniqueConstraint("alert_id", name="uq_alerts_alert_id"),
+    Index("ix_alerts_device_id", "device", "id"),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("alert_pk", Id, nullable=False),
+    Column("channel", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Column("last_error", Text),
+    PrimaryKeyConstraint("alert_pk", "channel", name="pk_alert_deliveries"),
+)
+Index(
+    "ix_alert_deliveries_due",
+    alert_deliveries.c.channel,
+    alert_deliveries.c.next_attempt_at,
+    postgresql_where=alert_deliveries.c.delivered_at.is_(None),
+    sqlite_where=alert_deliveries.c.delivered_at.is_(None),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("device", Text, nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("firing", Boolean, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
+    Column("last_fired_at", UTCDateTime),
+    PrimaryKeyConstraint("device", "rule", name="pk_alert_state"),
+)

@@ -18,6 +18,9 @@ typedef uint8_t byte;
 #define LED_BUILTIN 6
 #define SERIAL_8N1 0x413
 #define SERIAL_8N2 0x433
+// The MKR WAN 1310 variant's pins to the Murata modem (variant.h of mkrwan1300).
+#define LORA_RESET (30u)
+#define LORA_BOOT0 (33u)
 
 unsigned long millis(void);
 unsigned long micros(void);
@@ -98,5 +101,22 @@ class Serial_ : public Stream {
 
 extern Serial_ SerialUSB;
 #define Serial SerialUSB
+
+// The SERCOM UART to the Murata modem (Serial2, which the variant calls SerialLoRa). Behind it
+// a fake modem answers "AT" commands with "+OK" while fake_lora says it is present.
+class Uart : public Stream {
+ public:
+  void begin(unsigned long baud);
+  void begin(unsigned long baud, uint16_t config);
+  void end() {}
+  int available() override;
+  int read() override;
+  int peek() override;
+  size_t write(uint8_t c) override;
+  using Print::write;
+};
+
+extern Uart Serial2;
+#define SerialLoRa Serial2
 
 #endif  // FAKE_ARDUINO_H

@@ -19,10 +19,15 @@ void fake_serial_input(const uint8_t* data, size_t size);
 // The network behind the fake modem.
 struct FakeLoRaNetwork {
   bool modem_present = true;
+  uint32_t modem_silent_until_ms = 0;  // the modem answers nothing before this time
   int data_rate = 5;                // what getDataRate() reports (ADR would change it)
+  int join_data_rate = 0;           // the data rate of the join request on the air
   int join_failures = 0;            // joins that fail before one succeeds
   uint32_t join_ms = 6000;          // how long joinOTAA blocks
-  uint32_t send_ms = 1500;          // how long endPacket blocks
+  // The modem answers an uplink's AT+UTX after the transmission plus this; MKRWAN's
+  // endPacket waits 1000 ms for the answer and returns -1 without it (at SF11-12 nearly
+  // always, though the uplink went out).
+  uint32_t answer_after_air_ms = 60;
   int rc_script[32] = {0};          // endPacket results to return first (0: none)
   int rc_count = 0;
   int rc_next = 0;

@@ -1,9 +1,11 @@
 // fakes.cpp - behaviour behind the fake Arduino.h, Wire.h and MKRWAN.h.
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "Arduino.h"
 #include "MKRWAN.h"
 #include "Wire.h"
+#include "LoraEmotionCore.h"
 #include "fake_control.h"
 
 // ---- time ---------------------------------------------------------------------------------
@@ -83,6 +85,59 @@ size_t Serial_::write(const uint8_t* buffer, size_t size) {
   return size;
 }
 
+// ---- the UART to the modem, and the modem's AT answers ----------------------------------------
+
+namespace {
+char g_at_line[96];
+size_t g_at_size = 0;
+const char* g_answer = "";  // what the modem has to say, from g_answer_at_ms on
+uint32_t g_answer_at_ms = 0;
+
+bool modem_answers_now() {
+  return fake_lora.modem_present && fake_now_ms() >= fake_lora.modem_silent_until_ms;
+}
+}  // namespace
+
+Uart Serial2;
+
+void Uart::begin(unsigned long) {}
+void Uart::begin(unsigned long, uint16_t) {}
+int Uart::available() {
+  return fake_now_ms() >= g_answer_at_ms ? static_cast<int>(strlen(g_answer)) : 0;
+}
+int Uart::read() { return available() > 0 ? *g_answer++ : -1; }
+int Uart::peek() { return available() > 0 ? *g_answer : -1; }
+size_t Uart::write(uint8_t c) {
+  // Every command line ("AT...\r") gets "+OK\r" 5 ms later, if the modem answers at all.
+  if (c != '\r') {
+    if (g_at_size < sizeof(g_at_line) - 1) g_at_line[g_at_size++] = static_cast<char>(c);
+    return 1;
+  }
+  const bool command = g_at_size >= 2 && g_at_line[0] == 'A' && g_at_line[1] == 'T';
+  g_at_size = 0;
+  if (command && modem_answers_now()) {
+    g_answer = "+OK\r";
+    g_answer_at_ms = fake_now_ms() + 5;
+  }
+  return 1;
+}
+
+// MKRWAN's sendAT + waitResponse: true when "+OK" arrives within timeout_ms.
+static bool at_command(uint32_t timeout_ms) {
+  Serial2.write("AT\r");
+  const uint32_t start = fake_now_ms();
+  int matched = 0;
+  while (fake_now_ms() - start < timeout_ms) {
+    delay(2);  // YIELD()
+    while (Serial2.available() > 0) {
+      const int c = Serial2.read();
+      matched = c == "+OK"[matched] ? matched + 1 : 0;
+      if (matched == 3) return true;
+    }
+  }
+  return false;
+}
+
 // ---- Wire ---------------------------------------------------------------------------------
 
 TwoWire Wire;
@@ -140,10 +195,31 @@ FakeLoRaNetwork fake_lora;
 
 LoRaModem::LoRaModem(Stream& stream) : stream_(stream) {}
 
-bool LoRaModem::begin(_lora_band band, uint32_t, uint16_t) {
-  return fake_lora.modem_present && band == EU868;
+bool LoRaModem::begin(_lora_band band, uint32_t baud, uint16_t config) {
+  // As MKRWAN 1.1.2: reset the modem (600 ms), then init(); while the modem does not answer,
+  // begin() calls itself again with SERIAL_8N1, for ever. A loop here; the simulation ends
+  // once it has been stuck for ten simulated minutes.
+  const uint32_t start = fake_now_ms();
+  for (;;) {
+    Serial2.begin(baud, config);
+    delay(600);
+    if (init()) return configureBand(band);
+    config = SERIAL_8N1;
+    if (fake_now_ms() - start > 600000) {
+      printf("SIM hang LoRaModem::begin t=%u\n", fake_now_ms());
+      fflush(stdout);
+      exit(86);
+    }
+  }
 }
-bool LoRaModem::init() { return fake_lora.modem_present; }
+bool LoRaModem::init() {
+  // autoBaud(): "AT" every 300 ms for 10 s, then the version and channel queries.
+  for (const uint32_t start = fake_now_ms(); fake_now_ms() - start < 10000;) {
+    if (at_command(200)) return at_command(1000) && at_command(1000);
+    delay(100);
+  }
+  return false;
+}
 bool LoRaModem::configureClass(_lora_class) { return true; }
 bool LoRaModem::configureBand(_lora_band band) { return band == EU868; }
 String LoRaModem::version() { return String("ARD-078 1.2.4"); }
@@ -155,7 +231,7 @@ bool LoRaModem::restart() { return true; }
 bool LoRaModem::dutyCycle(bool) { return true; }
 bool LoRaModem::setPort(uint8_t port) {
   port_ = port;
-  return true;
+  return at_command(1000);
 }
 bool LoRaModem::publicNetwork(bool) { return true; }
 bool LoRaModem::sleep(bool) { return true; }
@@ -168,19 +244,34 @@ int LoRaModem::getDataRate() { return fake_lora.data_rate; }
 bool LoRaModem::setADR(bool adr) {
   adr_ = adr;
   fake_lora.adr = adr;
-  return true;
+  return at_command(1000);
 }
 int LoRaModem::getADR() { return adr_ ? 1 : 0; }
 String LoRaModem::getDevAddr() { return String("26011234"); }
 uint8_t LoRaModem::getDownlinkPort() { return rx_port_; }
 uint8_t LoRaModem::connected() { return joined_; }
 
-int LoRaModem::joinOTAA(const char* appEui, const char* appKey, const char*, uint32_t) {
+int LoRaModem::joinOTAA(const char* appEui, const char* appKey, const char* devEui, uint32_t timeout) {
+  // +MODE, +APPEUI, +APPKEY (+DEVEUI), each answered or timed out after 1 s, then +JOIN: the
+  // join request goes on the air at once, the answer comes after join_ms (or the timeout).
+  bool answered = at_command(1000) && at_command(1000) && at_command(1000);
+  if (devEui != nullptr) answered = at_command(1000) && answered;
+  if (!answered || !at_command(1000)) {
+    delay(timeout + 1000);
+    joined_ = false;
+    return 0;
+  }
+  const uint32_t on_air = fake_now_ms();
+  uint8_t sf = 12;
+  uint16_t bandwidth = 125;
+  lora_emotion::eu868_data_rate(static_cast<uint8_t>(fake_lora.join_data_rate), sf, bandwidth);
+  const uint32_t airtime_us = lora_emotion::time_on_air_us(23, sf, bandwidth);
   delay(fake_lora.join_ms);
   ++fake_lora.joins;
   const bool credentials = strlen(appEui) == 16 && strlen(appKey) == 32;
   joined_ = credentials && fake_lora.joins > static_cast<uint32_t>(fake_lora.join_failures);
-  printf("SIM join t=%u ok=%d\n", fake_now_ms(), joined_ ? 1 : 0);
+  printf("SIM join t=%u ok=%d airtime_us=%u\n", on_air, joined_ ? 1 : 0, airtime_us);
+  delay(1000);  // MKRWAN waits a second after every join
   return joined_;
 }
 
@@ -210,20 +301,37 @@ size_t LoRaModem::write(const uint8_t* buffer, size_t size) {
 }
 
 int LoRaModem::endPacket(bool) {
+  // MKRWAN 1.1.2's modemSend: AT+UTX with the bytes, then waitResponse() with its default
+  // timeout of 1000 ms. The modem answers once the uplink has been on the air.
   const uint32_t start = fake_now_ms();
-  delay(fake_lora.send_ms);
+  uint8_t sf = 12;
+  uint16_t bandwidth = 125;
+  lora_emotion::eu868_data_rate(static_cast<uint8_t>(fake_lora.data_rate), sf, bandwidth);
+  const uint32_t airtime_us = lora_emotion::time_on_air_us(static_cast<uint16_t>(tx_size_ + 13), sf, bandwidth);
   int rc = static_cast<int>(tx_size_);
   if (!joined_) rc = -6;
   if (tx_size_ > 64) rc = -20;  // ARDUINO_LORA_MAXBUFF
   if (fake_lora.rc_next < fake_lora.rc_count) rc = fake_lora.rc_script[fake_lora.rc_next++];
+  const bool answering = modem_answers_now();
+  const bool on_air = answering && (rc > 0 || rc == -7);
+  const uint32_t answer_ms = airtime_us / 1000 + fake_lora.answer_after_air_ms;
+  if (!answering) {
+    rc = -1;  // nothing answers, nothing is sent
+    delay(1000);
+  } else if (on_air && answer_ms > 1000) {
+    rc = -1;  // sent, but the answer comes after waitResponse has given up
+    delay(1000);
+  } else {
+    delay(on_air ? answer_ms : 20);
+  }
   if (rc == -6) joined_ = false;
   printf("SIM uplink t=%u port=%u size=%u hex=", start, port_, static_cast<unsigned>(tx_size_));
   for (size_t i = 0; i < tx_size_; ++i) printf("%02X", tx_[i]);
-  printf(" rc=%d dr=%d\n", rc, fake_lora.data_rate);
+  printf(" rc=%d dr=%d on_air=%d airtime_us=%u\n", rc, fake_lora.data_rate, on_air ? 1 : 0, airtime_us);
   rx_size_ = rx_pos_ = 0;
-  if (rc > 0 || rc == -7) {
+  if (on_air) {
     ++fake_lora.uplinks;
-    if (rc > 0 && fake_lora.downlink_size > 0) {
+    if (rc != -7 && fake_lora.downlink_size > 0) {
       memcpy(rx_, fake_lora.downlink, fake_lora.downlink_size);
       rx_size_ = fake_lora.downlink_size;
       rx_port_ = fake_lora.downlink_port;

@@ -4,12 +4,18 @@
 // went on the air ("SIM ..." lines) go to stdout; tests/arduino/test_arduino.py checks them.
 //
 // Usage: sim [--seconds N] [--dr D] [--seed S] [--join-failures J] [--downlink-at S]
+//            [--modem-silent S] [--naive-begin 1]
+// --modem-silent S: the modem answers nothing for the first S seconds (a dead or unflashed
+// modem for a whole run). --naive-begin 1: call MKRWAN's modem.begin(EU868) first, as a
+// sketch without the relay's probe would (the fake, like the real library, never returns
+// while the modem is silent: "SIM hang" and exit status 86).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <Arduino.h>
 #include <LoraEmotion.h>
+#include <MKRWAN.h>
 #include <Wire.h>
 
 #include "../fakes/fake_control.h"
@@ -168,7 +174,12 @@ int main(int argc, char** argv) {
   fake_lora.join_failures = static_cast<int>(arg(argc, argv, "--join-failures", 1));
   g_seed = arg(argc, argv, "--seed", 1);
   g_downlink_at_s = arg(argc, argv, "--downlink-at", 1200);
+  fake_lora.modem_silent_until_ms = arg(argc, argv, "--modem-silent", 0) * 1000;
   fake_set_now_ms(0);
+  if (arg(argc, argv, "--naive-begin", 0) != 0) {
+    LoRaModem naive;
+    printf("SIM naive begin=%d t=%u\n", naive.begin(EU868) ? 1 : 0, fake_now_ms());
+  }
   setup();
   g_start_ms = fake_now_ms();
   fake_set_tick_hook(on_tick);

@@ -310,9 +310,9 @@ void test_airtime_vectors() {
   CHECK(!eu868_data_rate(7, sf, bw));
 }
 
-void test_quantise_vectors() {
-  Json cases = test_vectors("quantise.json").get("cases");
-  CHECK(cases.size() >= 5);
+// Integer weights, and the integer weights of the float probabilities (docs/payload-format.md
+// section 4.1: the relay has no floats, but its rule must give the Python codec's bytes).
+void check_quantise_cases(Json cases) {
   for (size_t i = 0; cases.at(i).valid(); ++i) {
     Json weights = cases.at(i).get("weights");
     Json percent = cases.at(i).get("percent");
@@ -323,6 +323,21 @@ void test_quantise_vectors() {
     CHECK(quantise_weights(w, n, got) == Result::kOk);
     for (uint8_t k = 0; k < n; ++k) CHECK_EQ(percent.at(k).as_int(), got[k]);
   }
+}
+
+void test_quantise_vectors() {
+  Json doc = test_vectors("quantise.json");
+  CHECK(doc.get("cases").size() >= 5);
+  CHECK(doc.get("probabilities").size() >= 5);
+  check_quantise_cases(doc.get("cases"));
+  check_quantise_cases(doc.get("probabilities"));
+  // An exact tie goes to the lower index: 4:1:1 is 67, 17, 16.
+  const uint32_t tie[3] = {4, 1, 1};
+  uint8_t shares[3];
+  CHECK(quantise_weights(tie, 3, shares) == Result::kOk);
+  CHECK_EQ(67, shares[0]);
+  CHECK_EQ(17, shares[1]);
+  CHECK_EQ(16, shares[2]);
   uint32_t zero[3] = {0, 0, 0};
   uint8_t out[3];
   CHECK(quantise_weights(zero, 3, out) == Result::kBadArgument);

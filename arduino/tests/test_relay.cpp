@@ -74,6 +74,10 @@ struct TestModem {
   uint32_t downlink_at_ms;  // when the pending downlink can be read
   uint32_t downlink_delay_ms;
   uint32_t available_calls;
+  uint32_t joins;
+  uint32_t join_start_ms[8];
+  uint32_t join_end_ms;
+  uint32_t first_send_ms;
   bool adr;
 
   void reset() {
@@ -86,7 +90,10 @@ struct TestModem {
     return dev_eui[0] == '\0' ? 0 : joinOTAA(app_eui, app_key);
   }
   int joinOTAA(const char* app_eui, const char* app_key) {
+    if (joins < 8) join_start_ms[joins] = g_now;
+    ++joins;
     g_now += 5000;  // a join takes seconds
+    join_end_ms = g_now;
     if (app_eui[0] == '\0' || app_key[0] == '\0') return 0;
     return join_next < join_count ? join_script[join_next++] : 1;
   }
@@ -98,6 +105,7 @@ struct TestModem {
     return n;
   }
   int endPacket(bool confirmed) {
+    if (sends == 0) first_send_ms = g_now;
     g_now += confirmed ? 3000 : 1000;
     ++sends;
     downlink_at_ms = g_now + downlink_delay_ms;
@@ -153,6 +161,7 @@ void start(uint8_t label_set = 0) {
   g_modem.reset();
   g_now = 1000;
   g_relay.begin(g_now, label_set, capture);
+  g_relay.modem_result(true, g_now);
 }
 
 void run_once(const char* app_key = "00112233445566778899AABBCCDDEEFF") {
@@ -165,6 +174,17 @@ void run_until(uint32_t until_ms) {
     run_once();
     g_now += 100;
   }
+}
+
+// From start(): until the join and the status message after it (the join request counts
+// as 1483 ms at SF12, so the status waits its 100 x off-time).
+void run_until_status() {
+  while (g_modem.sends == 0 && g_now < 400000) {
+    run_once();
+    g_now += 100;
+  }
+  CHECK_EQ(1, g_modem.sends);
+  CHECK_EQ(kStatusPort, g_modem.port);
 }
 
 void i2c_write(const uint8_t* bytes, int n) {
@@ -418,28 +438,65 @@ void test_join_backoff() {
   CHECK_EQ(0, last(LogEvent::kJoin).values[0]);
   CHECK_EQ(15, last(LogEvent::kJoin).values[3]);
   CHECK(g_modem.adr);  // ADR is switched on before joining
-  run_until(6000 + 15000 + 1000);
+  // The backoff (15, 30, 60 s) would allow the next attempt sooner, but a join request is
+  // a transmission too: the sub-band rests 100 x 1483 ms from the end of the join call.
+  run_until(6000 + 148300 - 500);
+  CHECK_EQ(1, count(LogEvent::kJoin));
+  CHECK_EQ(static_cast<uint32_t>(Name::kOfftime), last(LogEvent::kDefer).values[1]);
+  CHECK_EQ(static_cast<uint32_t>(Name::kJoin), last(LogEvent::kDefer).values[0]);
+  run_until(g_now + 2000);
   CHECK_EQ(2, count(LogEvent::kJoin));
   CHECK_EQ(30, last(LogEvent::kJoin).values[3]);
-  run_until(6000 + 15000 + 5000 + 30000 + 1000);
-  CHECK_EQ(3, count(LogEvent::kJoin));
-  CHECK_EQ(60, last(LogEvent::kJoin).values[3]);
-  CHECK(!g_relay.joined());
-  run_until(g_now + 61000);
+  while (count(LogEvent::kJoin) < 4 && g_now < 1000000) run_until(g_now + 100);
   CHECK_EQ(4, count(LogEvent::kJoin));
   CHECK_EQ(1, last(LogEvent::kJoin).values[0]);
   CHECK(g_relay.joined());
+  for (unsigned i = 1; i < 4; ++i) {
+    CHECK(g_modem.join_start_ms[i] - (g_modem.join_start_ms[i - 1] + 5000) >= 148300);
+  }
   // Four join requests (23 bytes at SF12, 1483 ms each) were charged to the ledger.
   CHECK_EQ(4 * 1483, g_relay.ledger().used_hour_ms(g_now));
-  // The first thing a joined relay sends is its status (port 2).
-  run_until(g_now + 2000);
+  // The first thing a joined relay sends is its status (port 2), once the last join's
+  // off-time has passed (it used to go out 5 ms after the join).
+  run_until(g_now + 150000);
+  CHECK_EQ(1, g_modem.sends);
   CHECK_EQ(kStatusPort, g_modem.port);
   CHECK_EQ(kStatusLength, g_modem.packet_size);
+  CHECK(g_modem.first_send_ms - g_modem.join_end_ms >= 148300);
+}
+
+void test_silent_modem() {
+  reset_log();
+  g_modem.reset();
+  g_now = 1000;
+  g_relay.begin(g_now, 0, capture);
+  CHECK(g_relay.modem_wanted(g_now));  // at once after begin
+  g_relay.modem_result(false, g_now + 5000);
+  CHECK_EQ(static_cast<uint32_t>(Name::kModem), last(LogEvent::kError).values[0]);
+  CHECK_EQ(static_cast<uint32_t>(Name::kSetup), last(LogEvent::kError).values[1]);
+  g_now += 5000;
+  // Readings still count, nothing is planned for the modem, and the start is retried after
+  // kModemRetryS.
+  for (int i = 0; i < 100; ++i) {
+    legacy(static_cast<uint8_t>(i % 7));
+    CHECK(!g_relay.modem_wanted(g_now));
+    run_until(g_now + 1000);
+  }
+  CHECK_EQ(100, g_relay.received());
+  CHECK_EQ(0, count(LogEvent::kJoin));
+  CHECK_EQ(0, g_modem.sends);
+  run_until(1000 + 5000 + Relay::kModemRetryS * 1000);
+  CHECK(g_relay.modem_wanted(g_now));
+  g_relay.modem_result(true, g_now);
+  CHECK(!g_relay.modem_wanted(g_now));
+  run_until(g_now + 10000);
+  CHECK_EQ(1, count(LogEvent::kJoin));
+  CHECK_EQ(1, count(LogEvent::kError));
 }
 
 void test_legacy_summary_and_change() {
   start(0);
-  run_until(8000);  // joined, status sent
+  run_until_status();  // joined, status sent after the join's off-time
   CHECK(g_relay.joined());
   CHECK_EQ(1, g_modem.sends);
   // Three happy readings in a row: a prompt change (a Reading on port 16).
@@ -488,13 +545,13 @@ void script_sends(const int* codes, uint8_t n) {
 
 void test_uplink_error_codes() {
   start(0);
-  run_until(8000);  // joined, status sent
+  run_until_status();  // joined, status sent after the join's off-time
   for (int i = 0; i < 5; ++i) legacy(1);
-  // The prompt change meets -1 (timeout: retry later) then -3 (the modem refuses the
+  // The prompt change meets -2 (an error answer: retry later) then -3 (the modem refuses the
   // message itself: discarded); the window then meets -6 (not joined: join again, keep it).
-  const int codes[] = {-1, -3, -6};
+  const int codes[] = {-2, -3, -6};
   script_sends(codes, 3);
-  run_until(g_now + 120000);
+  run_until(g_now + 400000);  // the rejoin's off-time delays the status and the window
   const Name expected[] = {Name::kSent, Name::kRetry, Name::kDiscarded, Name::kRejoin, Name::kSent, Name::kSent};
   CHECK(outcomes_are(expected, 6));
   CHECK_EQ(2, count(LogEvent::kJoin));
@@ -507,21 +564,34 @@ void test_uplink_error_codes() {
   run_until(g_now + 70000);
   CHECK_EQ(6, g_log.readings_sent);
   CHECK_EQ(static_cast<uint32_t>(-7), last(LogEvent::kUplink).values[6]);
+  // -1 (no answer within endPacket's second, as at SF12 after every uplink that did go
+  // out) counts as sent: charged once, sent once, never repeated.
+  const int timeout[] = {-1};
+  script_sends(timeout, 1);
+  const uint32_t sends = g_modem.sends;
+  const uint32_t charged = g_relay.ledger().used_hour_ms(g_now);
+  legacy(2);
+  run_until(g_now + 70000);
+  CHECK_EQ(7, g_log.readings_sent);
+  CHECK_EQ(sends + 1, g_modem.sends);
+  CHECK_EQ(static_cast<uint32_t>(-1), last(LogEvent::kUplink).values[6]);
+  CHECK_EQ(static_cast<uint32_t>(Name::kSent), last(LogEvent::kUplink).values[7]);
+  CHECK_EQ(charged + last(LogEvent::kUplink).values[5], g_relay.ledger().used_hour_ms(g_now));
   // Six failures in a row (-2, -4, -8 and an unknown code): the relay joins again, and the
   // readings are still delivered afterwards.
-  const int failures[] = {-2, -4, -8, -2, -99, -1};
+  const int failures[] = {-2, -4, -8, -2, -99, -4};
   script_sends(failures, 6);
   const uint32_t joins = count(LogEvent::kJoin);
   legacy(4);
   run_until(g_now + 3 * 3600000);  // failed attempts are charged too: the pacer spaces them
   CHECK_EQ(joins + 1, count(LogEvent::kJoin));
-  CHECK_EQ(7, g_log.readings_sent);
+  CHECK_EQ(8, g_log.readings_sent);
   CHECK_EQ(0, g_relay.dropped());
 }
 
 void test_discard_counts_readings() {
   start(0);
-  run_until(8000);
+  run_until_status();  // joined, status sent after the join's off-time
   legacy(5);
   legacy(7);
   g_modem.send_script[0] = -20;
@@ -548,7 +618,7 @@ void test_budget_is_never_exceeded() {
 
 void test_label_set_change_and_mismatch() {
   start(0);
-  run_until(8000);
+  run_until_status();  // joined, status sent after the join's off-time
   legacy(1);
   legacy(2);
   g_relay.poll(g_now);
@@ -556,7 +626,8 @@ void test_label_set_change_and_mismatch() {
   g_relay.downlink(kCommandPort, physio, sizeof(physio), g_now);
   CHECK_EQ(2, g_relay.config().label_set.id);
   CHECK_EQ(2, g_relay.dropped());  // the FER-2013 counts could not be carried over
-  // A frame of another set is dropped; a legacy byte now means physio3 (3 = no face).
+  // A frame of another set is dropped, and so are legacy bytes: they are FER-2013 indices
+  // (the set the one-byte master was built for), never relabelled as physio3.
   const uint8_t fer_frame[] = {0xA5, 1, 3, 0, 3, 87, 0, 0};
   uint8_t frame[sizeof(fer_frame)];
   for (size_t i = 0; i < sizeof(frame); ++i) frame[i] = fer_frame[i];
@@ -565,12 +636,23 @@ void test_label_set_change_and_mismatch() {
   frame[7] = static_cast<uint8_t>(crc);
   i2c_write(frame, sizeof(frame));
   legacy(3);
-  legacy(4);
+  legacy(7);
   g_relay.poll(g_now);
-  CHECK_EQ(3, g_relay.dropped());
+  CHECK_EQ(5, g_relay.dropped());
   CHECK_EQ(static_cast<uint32_t>(Name::kSetMismatch), last(LogEvent::kDrop).values[0]);
-  CHECK_EQ(kNoFace, last(LogEvent::kReading).values[3]);
+  CHECK_EQ(2, g_relay.received());  // legacy 1 and 2, before the change
+  CHECK_EQ(0, g_relay.invalid());
+  legacy(8);  // outside FER-2013 (0..7) whatever the relay's set: invalid
+  g_relay.poll(g_now);
   CHECK_EQ(1, g_relay.invalid());
+  // Back to FER-2013 by downlink: the legacy bytes count again.
+  uint8_t fer[] = {10, 4, 0, 7, 0xFF, 0x1A};
+  g_relay.downlink(kCommandPort, fer, sizeof(fer), g_now);
+  CHECK_EQ(0, g_relay.config().label_set.id);
+  legacy(3);
+  g_relay.poll(g_now);
+  CHECK_EQ(3, g_relay.received());
+  CHECK_EQ(3, last(LogEvent::kReading).values[3]);
 }
 
 void test_queue_overflow_and_request() {
@@ -608,7 +690,7 @@ void test_serial_input_and_modes() {
   const uint8_t mode_vitals[] = {1, 2, 3, 1, 0, 9};  // vitals mode, 10 s windows
   g_relay.downlink(kCommandPort, mode_vitals, sizeof(mode_vitals), g_now);
   CHECK(g_relay.config().mode == Mode::kVitals);
-  run_until(8000);
+  run_until_status();  // joined, status sent after the join's off-time
   // Vitals 72 bpm / 3.21 uS with "happy" 60 % over USB serial.
   uint8_t frame[] = {0xA5, 4, 6, 2, 72, 0x01, 0x41, 1, 60, 0, 0};
   const uint16_t crc = crc16_ccitt(frame + 1, 8);
@@ -642,7 +724,8 @@ void test_serial_input_and_modes() {
 void test_downlink_after_the_uplink_returns() {
   start(0);
   g_modem.downlink_delay_ms = 1800;  // the +RECV event comes after endPacket has returned
-  run_until(8000);                   // joined, status sent
+  run_until_status();  // joined, status sent after the join's off-time
+  run_until(g_now + 1000);  // the boot window, empty and overdue, starts again
   const uint8_t window_90[] = {5, 1, 0, 89};
   g_modem.queue_downlink(window_90, sizeof(window_90), kCommandPort);
   legacy(3);
@@ -699,6 +782,7 @@ void register_relay_suites() {
   run_suite("relay_frames.json transactions", test_transaction_vectors);
   run_suite("downlinks.json", test_downlink_vectors);
   run_suite("join backoff", test_join_backoff);
+  run_suite("silent modem at start-up", test_silent_modem);
   run_suite("legacy bytes, change, summary", test_legacy_summary_and_change);
   run_suite("endPacket error codes", test_uplink_error_codes);
   run_suite("discarded window counts as dropped", test_discard_counts_readings);

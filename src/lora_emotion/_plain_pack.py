@@ -3,32 +3,49 @@
 Why a second resolver: :func:`~lora_emotion.senml.decode_json` checks every field while it builds
 records and :func:`~lora_emotion.senml.resolve` checks them again, with a Python hook called for
 every JSON object and number on the way. That is right for arbitrary input and is where the
-error messages come from, but it cost about 40 µs of the webhook's CPU per delivery. Nearly
-every delivery is a "plain" pack: records of ``bn``, ``bt``, ``n``, ``u``, ``t`` and one of
+error messages come from, but measured per delivery ``parse_delivery`` takes several times as
+long on that path (``python bench/kpn_parse_bench.py``, docs/bench-kpn-parse.md). Nearly every
+delivery is a "plain" pack: records of ``bn``, ``bt``, ``n``, ``u``, ``t`` and one of
 ``v``/``vs``/``vb``, no escapes in the text. For exactly those, this module parses with orjson
-and resolves in one loop. Anything else returns ``None`` and the caller takes the
-full path, which also produces the error message; so this module never raises and never decides
-that input is invalid. ``tests/test_plain_pack.py`` checks that both paths agree on every pack
-this one accepts.
+and resolves in one loop. Anything else returns ``None`` and the caller takes the full path,
+which also produces the error message; so this module never raises and never decides that
+input is invalid.
+
+What keeps the two from drifting apart: the field names, name pattern, base fields, number and
+text checks and the relative-time rule are ``senml``'s own (imported, not restated), and
+``tests/test_plain_pack.py`` runs both on generated valid and invalid packs, JSON written with
+odd spacing, escapes, repeated keys and number spellings, and mutated KPN bodies: the result is
+the same, or both refuse.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Final
+from collections.abc import Callable
+from typing import Any, Final
 
-import orjson
+from .senml import (
+    _BASE_FIELDS,
+    _NAME_RE,
+    RELATIVE_TIME_LIMIT,
+    ResolvedRecord,
+    _valid_number,
+    _valid_text,
+)
 
-from .senml import RELATIVE_TIME_LIMIT, ResolvedRecord
+try:
+    from orjson import loads as _orjson_loads
+except ModuleNotFoundError:  # pragma: no cover - orjson comes with the webhook extra
+    _loads: Callable[[bytes], Any] | None = None
+else:
+    _loads = _orjson_loads
 
 __all__ = ["PlainPack", "resolve_plain"]
 
+#: The SenML fields a plain record may have (senml's names; tests check they are its fields).
 _PLAIN_FIELDS: Final = frozenset({"bn", "bt", "n", "u", "t", "v", "vs", "vb"})
-_BASE_FIELDS: Final = frozenset({"bn", "bt"})
-_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9:./_-]*")
-#: senml's bound for integers (what CBOR carries without tags).
-_INT_LIMIT: Final = 2**64 - 1
+_PLAIN_BASE_FIELDS: Final = _PLAIN_FIELDS & frozenset(_BASE_FIELDS)
 #: orjson reads an integer beyond 64 bits as a float, where senml reads an integer (or refuses
 #: it); no float at or beyond this magnitude is taken here, so those go to the full path.
 _FLOAT_LIMIT: Final = 2.0**63
@@ -82,10 +99,10 @@ def _raw_payload(body: bytes, now: float) -> PlainPack | None:
 
 
 def _number(value: object) -> bool:
-    kind = type(value)
-    if kind is float:
-        return -_FLOAT_LIMIT < value < _FLOAT_LIMIT  # type: ignore[operator]
-    return kind is int and -_INT_LIMIT <= value <= _INT_LIMIT  # type: ignore[operator]
+    """senml's number check, less the floats orjson may have made of large integers."""
+    if type(value) is float:
+        return -_FLOAT_LIMIT < value < _FLOAT_LIMIT
+    return _valid_number(value)
 
 
 def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
@@ -102,11 +119,11 @@ def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
     raw_payload = _raw_payload(body, now)
     if raw_payload is not None:
         return raw_payload
-    if b"\\" in body or _SPACE_BEFORE_COLON.search(body):
+    if _loads is None or b"\\" in body or _SPACE_BEFORE_COLON.search(body):
         return None
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        document = _loads(body)
+    except ValueError:  # orjson.JSONDecodeError is one
         return None
     if type(document) is not list:
         return None
@@ -121,21 +138,21 @@ def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
         keys += len(record)
         if "bn" in record:
             base_name = record["bn"]
-            if type(base_name) is not str:
+            if not _valid_text(base_name):
                 return None
             base_names.append(base_name)
         if "bt" in record:
             base_time = record["bt"]
             if not _number(base_time):
                 return None
-        if record.keys() <= _BASE_FIELDS:
+        if record.keys() <= _PLAIN_BASE_FIELDS:
             continue
         name = record.get("n", "")
         unit = record.get("u")
         offset = record.get("t", 0)
-        if type(name) is not str or not _number(offset):
+        if not _valid_text(name) or not _number(offset):
             return None
-        if "u" in record and type(unit) is not str:
+        if "u" in record and not _valid_text(unit):
             return None
         name = base_name + name
         if not _NAME_RE.fullmatch(name):
@@ -147,7 +164,7 @@ def resolve_plain(body: bytes, *, now: float) -> PlainPack | None:
             value: float | str | bool = 0 + record["v"]
         elif "vs" in record:
             value = record["vs"]
-            if "vb" in record or type(value) is not str:
+            if "vb" in record or not _valid_text(value):
                 return None
         else:
             value = record.get("vb")  # type: ignore[assignment]

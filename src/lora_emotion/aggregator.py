@@ -100,6 +100,9 @@ _NO_READING = -1
 _ARGUMENT_BYTES = {1: 2, 2: 1, 3: 2, 4: 4, 5: 0, 6: 2}
 COMMAND_PORT = 3
 # A join request is 23 bytes; the relay charges every attempt at SF12, the worst case.
+#: The ledger's hour and day are this much longer (Relay::kTransmitSlackMs): an uplink is
+#: charged when planned and goes on the air up to a few seconds later.
+TRANSMIT_SLACK_MS = 60_000
 _JOIN_CHARGE_MS = (time_on_air_us(23, sf=12, bandwidth_khz=125, header_overhead=0) + 999) // 1000
 
 
@@ -217,7 +220,10 @@ class Aggregator:
         self._window = Window(self._classes)
         self._window.reset(0)
         self.ledger = DeviceLedger(
-            daily_cap_ms=cfg.daily_budget_s * 1000, capacity=cfg.ledger_capacity
+            duty_cycle_window_ms=3_600_000 + TRANSMIT_SLACK_MS,
+            daily_cap_ms=cfg.daily_budget_s * 1000,
+            daily_window_ms=86_400_000 + TRANSMIT_SLACK_MS,
+            capacity=cfg.ledger_capacity,
         )
         self._last_ms = boot_ms
         self._carry_ms = 0
@@ -466,11 +472,15 @@ class Aggregator:
         if not self._joined:
             if self.uptime_s < self._next_join_s:
                 return []
+            if (now_ms - self._off_start_ms) & UINT32 < self._off_length_ms:
+                return []  # a join request waits for the off-time like any transmission
             if not self.ledger.try_record(now_ms, _JOIN_CHARGE_MS):
                 self._next_join_s = self.uptime_s + 60
                 return []
             # The simulated network accepts the join at once.
             self.join_airtime_ms += _JOIN_CHARGE_MS
+            self._off_start_ms = now_ms
+            self._off_length_ms = 100 * _JOIN_CHARGE_MS
             self._joined = True
             self._status_due = True
             return []

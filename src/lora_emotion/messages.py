@@ -26,6 +26,7 @@ __all__ = [
     "LAYOUTS",
     "MAX_PAYLOAD",
     "MESSAGE_TYPES",
+    "PROBABILITY_SCALE",
     "PROTOCOL_VERSION",
     "STATUS_PORT",
     "SUMMARY_MAX_READINGS",
@@ -45,6 +46,7 @@ __all__ = [
     "Vitals",
     "decode",
     "encode",
+    "largest_remainder",
     "port_of",
     "quantise_distribution",
     "set_id_of_port",
@@ -142,17 +144,35 @@ class Message:
 # -- a: single reading ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class Reading(Message):
-    """One prediction: a class with its confidence, or no face (``label=None``)."""
+    """One prediction: a class with its confidence, or no face (``label=None``).
+
+    Why a hand-written ``__init__``: a reading is built per prediction on the sending side, and
+    the generated one of a frozen dataclass (``object.__setattr__`` per field, then
+    ``__post_init__``) cost more than cbor2's whole SenML round trip (docs/bench-codec.md).
+    This one sets the slots through their descriptors and checks the common case (a known
+    label, a float confidence in [0, 1]) inline; everything else takes the full checks.
+    """
 
     type_code: ClassVar[int] = 0
     label_set: LabelSet
     label: str | None
     confidence: float | None = None
 
-    def __post_init__(self) -> None:
-        _label_state(self.label_set, self.label, self.confidence)
+    def __init__(
+        self, *, label_set: LabelSet, label: str | None, confidence: float | None = None
+    ) -> None:
+        _set_label_set(self, label_set)
+        _set_label(self, label)
+        _set_confidence(self, confidence)
+        if (
+            type(confidence) is not float
+            or not 0.0 <= confidence <= 1.0
+            or type(label) is not str
+            or label not in label_set._index
+        ):
+            _label_state(label_set, label, confidence)
 
     def payload(self) -> bytes:
         # Hot path: the fields were validated on construction and the object is frozen.
@@ -168,11 +188,24 @@ class Reading(Message):
 
     @classmethod
     def from_payload(cls, data: bytes, label_set: LabelSet) -> Reading:
-        known = label_set.memo.get(data)
+        memo = label_set.memo
+        known = memo.get(data)
         if known is not None:
             return known  # type: ignore[return-value]
+        # A payload seen for the first time: a face's reading decoded in place (what
+        # _decode_new does, without its two calls); anything else takes _decode_new.
+        labels = label_set.labels
+        if len(data) == _READING_LENGTHS.get(len(labels)):
+            index, percent = divmod(int.from_bytes(data, "big"), CONFIDENCE_STEPS)
+            if index < len(labels):
+                reading: Reading = _new_object(Reading)
+                _set_label_set(reading, label_set)
+                _set_label(reading, labels[index])
+                _set_confidence(reading, percent / 100)
+                memo[data] = reading
+                return reading
         reading = cls._decode_new(data, label_set)
-        label_set.memo[data] = reading
+        memo[data] = reading
         return reading
 
     @classmethod
@@ -195,15 +228,18 @@ class Reading(Message):
 
 
 _new_object = object.__new__
-_set_field = object.__setattr__
+# The slots' own setters: they skip the frozen class's __setattr__ and the name lookup.
+_set_label_set = Reading.__dict__["label_set"].__set__
+_set_label = Reading.__dict__["label"].__set__
+_set_confidence = Reading.__dict__["confidence"].__set__
 
 
 def _trusted_reading(label_set: LabelSet, label: str | None, confidence: float | None) -> Reading:
     """A Reading built from values the decoder has range-checked: skips re-validation."""
     reading: Reading = _new_object(Reading)
-    _set_field(reading, "label_set", label_set)
-    _set_field(reading, "label", label)
-    _set_field(reading, "confidence", confidence)
+    _set_label_set(reading, label_set)
+    _set_label(reading, label)
+    _set_confidence(reading, confidence)
     return reading
 
 
@@ -232,15 +268,44 @@ def _exact_length(data: bytes, expected: int, field_name: str) -> None:
 # -- b: distribution --------------------------------------------------------------------------
 
 
+#: Probabilities become integer weights on this scale before quantisation:
+#: lcm(1..16) * 5, divisible by 100 and by every whole number up to 16, so decoded percentages
+#: and small-integer ratios (4/6, 1/7, ...) become exact integer ratios (docs/payload-format.md
+#: section 4.1).
+PROBABILITY_SCALE = 3_603_600
+#: The weights of accepted probabilities sum to PROBABILITY_SCALE within 1 %.
+PROBABILITY_SUM_TOLERANCE = PROBABILITY_SCALE // 100
+
+
+def largest_remainder(weights: Sequence[int], total: int = DISTRIBUTION_TOTAL) -> list[int]:
+    """Whole shares of ``total`` by largest remainder, ties to the lower index, in integers.
+
+    The one quantisation rule (docs/payload-format.md section 4.1). ``weights`` are
+    non-negative integers with a positive sum; the caller checks that.
+    """
+    mass = sum(weights)
+    shares = [w * total // mass for w in weights]
+    remainders = [w * total % mass for w in weights]
+    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
+    for i in order[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 def quantise_distribution(
     probabilities: Sequence[float], total: int = DISTRIBUTION_TOTAL
 ) -> list[int]:
-    """Whole-percent shares summing exactly to ``total`` (largest remainder, ties to lower index).
+    """Whole-percent shares summing exactly to ``total`` (docs/payload-format.md section 4.1).
+
+    Each probability becomes the integer weight ``floor(q * PROBABILITY_SCALE + 0.5)``; the
+    weights are quantised by :func:`largest_remainder`, so exact ties (``4/6, 1/6, 1/6``) give
+    the same bytes as the relay's integer weights ``4, 1, 1``.
 
     Raises:
-        EncodeError: a probability that is not finite, is negative or above 1, or a sum not
-            within 0.01 of 1.
+        EncodeError: a probability that is not finite, is negative or above 1, or weights whose
+            sum is not within 1 % of PROBABILITY_SCALE.
     """
+    weights = []
     for position, value in enumerate(probabilities):
         if (
             isinstance(value, bool)
@@ -252,16 +317,13 @@ def quantise_distribution(
             )
         if not 0.0 <= value <= 1.0:
             raise EncodeError(f"{value!r} is outside [0, 1]", field=f"probabilities[{position}]")
-    mass = math.fsum(probabilities)
-    if abs(mass - 1.0) > 0.01:
-        raise EncodeError(f"sum is {mass:.4g}, expected 1 ± 0.01", field="probabilities")
-    scaled = [value * total / mass for value in probabilities]
-    shares = [math.floor(value) for value in scaled]
-    short = total - sum(shares)
-    by_remainder = sorted(range(len(scaled)), key=lambda i: (shares[i] - scaled[i], i))
-    for i in by_remainder[:short]:
-        shares[i] += 1
-    return shares
+        weights.append(math.floor(value * PROBABILITY_SCALE + 0.5))
+    mass = sum(weights)
+    if abs(mass - PROBABILITY_SCALE) > PROBABILITY_SUM_TOLERANCE:
+        raise EncodeError(
+            f"sum is {mass / PROBABILITY_SCALE:.4g}, expected 1 ± 0.01", field="probabilities"
+        )
+    return largest_remainder(weights, total)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -28,6 +28,7 @@ from typing import TypeAlias
 
 from .errors import DecodeError, EncodeError, TruncatedPayloadError
 from .labels import MAX_CLASSES, MAX_SET_ID, LabelSet, crc16_ccitt
+from .messages import largest_remainder
 
 __all__ = [
     "FRAME_OVERHEAD",
@@ -324,7 +325,8 @@ def distribution_frame(label_set: LabelSet, probabilities: Sequence[float]) -> D
 def quantise_weights(weights: Sequence[int], total: int = 100) -> list[int]:
     """Whole shares of ``total`` by largest remainder, ties to the lower index, exactly.
 
-    The relay's integer version of :func:`lora_emotion.messages.quantise_distribution`.
+    :func:`lora_emotion.messages.largest_remainder` (docs/payload-format.md section 4.1)
+    within the limits of the relay's 32-bit arithmetic.
 
     Raises:
         EncodeError: no weights, a negative one, a zero sum, or a sum the relay cannot
@@ -339,12 +341,7 @@ def quantise_weights(weights: Sequence[int], total: int = 100) -> list[int]:
         raise EncodeError(
             f"the weights sum to {mass}; expected 1..{_MAX_WEIGHT_SUM}", field="weights"
         )
-    shares = [w * total // mass for w in weights]
-    remainders = [w * total % mass for w in weights]
-    order = sorted(range(len(weights)), key=lambda i: (-remainders[i], i))
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
+    return largest_remainder(weights, total)
 
 
 # -- decoding ---------------------------------------------------------------------------------

@@ -212,7 +212,34 @@ def _type_name(value: object) -> str:
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
+def _valid_number(value: object) -> bool:
+    """Whether a decoded value is a usable SenML number, in one test without a message.
+
+    What :func:`_check_number` accepts for values of the exact types decoders return; the
+    one-pass resolver in ``_plain_pack`` uses it so that both accept the same numbers.
+    """
+    kind = type(value)
+    if kind is float:
+        return math.isfinite(value)  # type: ignore[arg-type]
+    return kind is int and -_INT_LIMIT <= value <= _INT_LIMIT  # type: ignore[operator]
+
+
+def _valid_text(value: object) -> bool:
+    """Whether a decoded value is usable SenML text (see :func:`_valid_number`)."""
+    if type(value) is not str:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_number(value: object) -> None:
+    if _valid_number(value):
+        return
     if isinstance(value, _BadNumber):
         raise _Invalid(value.reason)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -224,6 +251,8 @@ def _check_number(value: object) -> None:
 
 
 def _check_text(value: object) -> None:
+    if _valid_text(value):
+        return
     if not isinstance(value, str):
         raise _Invalid(f"expected a string, got {_type_name(value)}")
     try:

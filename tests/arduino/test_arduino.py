@@ -1,7 +1,10 @@
 """The MKR WAN 1310 relay (arduino/) built and run without a board.
 
-Four builds, each from the same sources the board compiles:
+Five builds, each from the same sources the board compiles, all with -std=gnu++11 (the board
+core's standard):
 
+* the relay and the library's examples on the real board core (ArduinoCore-samd 1.8.14,
+  MKRWAN 1.1.2) with ../shared/arduino-board/build-sketch, within the sketch budget;
 * the core's unit tests on the host with g++ -Wall -Wextra -Werror and address/undefined
   sanitizers (shared vectors in tests/vectors, the same files the Python tests read);
 * the unchanged sketch against the project's fakes of Arduino.h, Wire.h and MKRWAN.h, driven
@@ -10,7 +13,8 @@ Four builds, each from the same sources the board compiles:
 * the core cross-compiled for the board's Cortex-M0+ with a flash/RAM budget;
 * the core's unit tests again, for ARMv6-M, run under qemu-system-arm -M microbit.
 
-A missing toolchain skips its tests with the reason, except under CI=true where it fails.
+A missing toolchain skips its tests with the reason, except under CI=true where it fails;
+the real-core builds skip (with the reason) only where ../shared/arduino-board is absent.
 Build outputs go to pytest's temporary directory, never into the repository.
 """
 
@@ -26,6 +30,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
 
@@ -41,7 +46,9 @@ from lora_emotion.relay_protocol import LogEvent, parse_log_line
 ROOT = Path(__file__).resolve().parents[2]
 ARDUINO = ROOT / "arduino"
 LIBRARY = ARDUINO / "LoraEmotion" / "src"
-SKETCH = ARDUINO / "lora_emotion_relay" / "lora_emotion_relay.ino"
+EXAMPLES = ARDUINO / "LoraEmotion" / "examples"
+SKETCH_DIR = EXAMPLES / "lora_emotion_relay"
+SKETCH = SKETCH_DIR / "lora_emotion_relay.ino"
 TESTS = ARDUINO / "tests"
 VECTORS = ROOT / "tests" / "vectors"
 
@@ -50,6 +57,9 @@ HOST_TEST_SOURCES = [
     TESTS / n
     for n in ("test_main.cpp", "test_platform_host.cpp", "test_codec.cpp", "test_relay.cpp")
 ]
+#: The board core's standard (platform.txt of arduino:samd 1.8.14), in every build here: a
+#: host test must never pass on code the board's compiler rejects.
+CXX_STD = "-std=gnu++11"
 WARNINGS = ["-Wall", "-Wextra", "-Werror", "-Wshadow"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 # The ARM builds use the C driver, which compiles .cpp files as C++ but links no C++ library,
@@ -67,16 +77,16 @@ CORTEX_M0PLUS = [
     "-fno-threadsafe-statics",
 ]
 
-#: The size budget of the relay core (everything the sketch uses from arduino/LoraEmotion
-#: except the text log formatter), on the Cortex-M0+ with -Os. The issue's target is 4 KB of
-#: flash; the core measures 5 585 B, report_error included (docs/arduino.md, "Size and
-#: memory", says where it goes, which structural rewrites were measured, and why 4 KB would
-#: take dropping features), so this budget is the measurement plus about 2 %: it stops
-#: growth, it does not claim the target.
-CORE_FLASH_BUDGET = 5_700
-#: The codec alone (encoders, big integer, airtime, ledger), which is what ThingsML's
-#: 9.9 KB for one string record compares with; this does meet the 4 KB target.
-CODEC_FLASH_BUDGET = 4_096
+#: The growth guard of the relay core (everything the sketch uses from arduino/LoraEmotion
+#: except the text log formatter), on the Cortex-M0+ with -Os. The 4 KB target is withdrawn
+#: (issue 13: the bars are the whole sketch on the real core, below); the core measures
+#: 5 893 B with the bounded modem start, the join's off-time and the legacy label set
+#: (docs/arduino.md, "Size and memory"), and this guard is that plus about 2 %: it stops
+#: growth, it is not a target.
+CORE_FLASH_BUDGET = 6_000
+#: The codec alone (encoders, quantisation, big integer, airtime, ledger, CRC), which is what
+#: ThingsML's C library (about 9.9 KB with soft-float) compares with: at most 2 KB.
+CODEC_FLASH_BUDGET = 2_048
 CORE_RAM_BUDGET = 1_024
 #: Runtime helpers that every SAMD sketch links anyway (the Arduino core's Print, USB and
 #: Wire code use them): listed in the report, not charged to the core's budget.
@@ -107,10 +117,20 @@ def _need(tool: str) -> str:
 
 
 def _run(
-    command: list[str], *, timeout: float = 180, cwd: Path | None = None
+    command: list[str],
+    *,
+    timeout: float = 180,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        check=False,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -133,7 +153,7 @@ def test_core_unit_tests_pass_on_the_host_with_sanitizers(build_dir: Path) -> No
     _build(
         [
             gxx,
-            "-std=c++17",
+            CXX_STD,
             *WARNINGS,
             "-Wconversion",
             *SANITIZE,
@@ -198,7 +218,7 @@ def sim_binary(build_dir: Path) -> Path:
     secrets.mkdir(exist_ok=True)
     # The real arduino_secrets.h is never in the repository: the build makes one from the
     # committed template, with test keys.
-    template = (ARDUINO / "lora_emotion_relay" / "arduino_secrets.h.example").read_text()
+    template = (SKETCH_DIR / "arduino_secrets.h.example").read_text()
     keys = template.replace('"0000000000000000"', '"70B3D57ED0000001"').replace(
         '"00000000000000000000000000000000"', '"2B7E151628AED2A6ABF7158809CF4F3C"'
     )
@@ -207,7 +227,7 @@ def sim_binary(build_dir: Path) -> Path:
     _build(
         [
             gxx,
-            "-std=c++17",
+            CXX_STD,
             *WARNINGS,
             *SANITIZE,
             "-g",
@@ -230,9 +250,9 @@ def sim_binary(build_dir: Path) -> Path:
     return binary
 
 
-def _simulate(binary: Path, *args: str) -> SimRun:
+def _simulate(binary: Path, *args: str, returncode: int = 0) -> SimRun:
     result = _run([str(binary), *args], timeout=120)
-    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.returncode == returncode, result.stderr[-4000:] + result.stdout[-2000:]
     events, air, joins, other = [], [], [], []
     summary: dict[str, str] = {}
     for line in result.stdout.splitlines():
@@ -242,6 +262,8 @@ def _simulate(binary: Path, *args: str) -> SimRun:
             joins.append(_fields(line))
         elif line.startswith("SIM summary "):
             summary = _fields(line)
+        elif line.startswith("SIM hang "):
+            summary = {"hang": line}
         elif line.startswith("LE1 "):
             events.append(parse_log_line(line))  # every device line must parse
         else:
@@ -284,12 +306,33 @@ def test_every_uplink_on_the_air_is_logged_and_decodes(hour: SimRun) -> None:
             assert sum(message.counts) + message.no_face == event.integer("readings")
 
 
+def _transmissions(run: SimRun) -> list[tuple[int, int]]:
+    """(start ms, airtime us) of everything the fake radio put on the air, in time order."""
+    on_air = [(int(j["t"]), int(j["airtime_us"])) for j in run.joins]
+    on_air += [(int(a["t"]), int(a["airtime_us"])) for a in run.air if a["on_air"] == "1"]
+    return sorted(on_air)
+
+
+def _check_air_time(run: SimRun) -> None:
+    """The regulatory view, from actual transmit times and airtimes: every rolling hour at
+    most 36 s, every rolling 24 h at most the 30-s cap, and after each transmission of T
+    (joins included) the sub-band silent for 99 T."""
+    tx = _transmissions(run)
+    assert tx
+    for i, (start, _) in enumerate(tx):
+        hour = sum(a for s, a in tx[i:] if s < start + 3_600_000)
+        day = sum(a for s, a in tx[i:] if s < start + 86_400_000)
+        assert hour <= 36_000_000 and day <= 30_000_000, (start, hour, day)
+    for (start, airtime), (next_start, _) in pairwise(tx):
+        assert next_start * 1000 >= start * 1000 + 100 * airtime, (start, next_start)
+
+
 def test_an_hour_keeps_to_the_duty_cycle_and_the_daily_cap(hour: SimRun) -> None:
-    # Replay every charge (join attempts as 23-byte requests at SF12, then each uplink) into
-    # the Python reference ledger: each must have been allowed when it was made.
-    # The fake network logs a join when it ends (it blocks 6 s) and an uplink when it starts.
+    _check_air_time(hour)
+    # The relay's own ledger agrees: every charge, replayed into the Python reference ledger
+    # at the time the relay made it, was allowed (joins as 23-byte requests at SF12).
     ledger = AirtimeLedger(capacity=10_000)
-    charges = [(int(j["t"]) - 6000, 1483) for j in hour.joins]
+    charges = [(int(j["t"]), 1483) for j in hour.joins]
     charges += [
         (int(air["t"]), event.integer("airtime_ms"))
         for air, event in zip(hour.air, hour.of("uplink"), strict=True)
@@ -299,6 +342,14 @@ def test_an_hour_keeps_to_the_duty_cycle_and_the_daily_cap(hour: SimRun) -> None
         ledger.record(start, airtime)
     last = hour.of("uplink")[-1]
     assert last.integer("hour_ms") <= 36_000 and last.integer("day_ms") <= 30_000
+
+
+def test_the_join_request_is_charged_before_the_status_goes_out(hour: SimRun) -> None:
+    # It used to go out 5 ms after a 1.48 s SF12 join; now 99 x the join's airtime later.
+    joined = next(j for j in hour.joins if j["ok"] == "1")
+    status = hour.air[0]
+    assert status["port"] == "2"
+    assert int(status["t"]) * 1000 >= int(joined["t"]) * 1000 + 100 * int(joined["airtime_us"])
 
 
 def test_every_reading_is_carried_or_counted(hour: SimRun) -> None:
@@ -363,6 +414,13 @@ def test_slower_data_rates_stay_within_budget(sim_binary: Path, dr: int) -> None
     run = _simulate(sim_binary, "--seconds", "7200", "--dr", str(dr), "--seed", str(dr + 7))
     uplinks = [e for e in run.of("uplink") if e.get("outcome") == "sent"]
     assert uplinks
+    _check_air_time(run)
+    if dr == 0:
+        # At SF12 the modem answers after the uplink, later than endPacket waits: every
+        # uplink returns -1, went out once, is taken as sent and charged once.
+        assert {e.integer("rc") for e in uplinks} == {-1}
+        assert len(uplinks) == len(run.air) == int(run.summary["uplinks"])
+        assert len({(a["t"], a["hex"]) for a in run.air}) == len(run.air)
     sf, bandwidth = _sf(dr)
     spent = sum(
         airtime_charge_ms(len(e.data("hex")), sf=sf, bandwidth_khz=bandwidth) for e in uplinks
@@ -372,6 +430,52 @@ def test_slower_data_rates_stay_within_budget(sim_binary: Path, dr: int) -> None
     stats = run.of("stats")[-1]
     carried = sum(e.integer("readings") for e in uplinks)
     assert carried + stats.integer("window_readings") == stats.integer("received")
+
+
+def test_thirty_hours_at_sf12_keep_the_daily_cap_on_the_air(sim_binary: Path) -> None:
+    # At DR0 the daily cap binds: measured on the actual transmit times and airtimes (not on
+    # the relay's charges), no rolling 24 h holds more than 30 s, joins included.
+    run = _simulate(sim_binary, "--seconds", "108000", "--dr", "0", "--seed", "3")
+    _check_air_time(run)
+    tx = _transmissions(run)
+    busiest = max(
+        sum(a for s, a in tx[i:] if s < start + 86_400_000) for i, (start, _) in enumerate(tx)
+    )
+    assert 25_000_000 < busiest <= 30_000_000  # the cap is used, and kept
+
+
+def test_a_silent_modem_never_hangs_the_relay(sim_binary: Path) -> None:
+    # The modem answers nothing for the first 20 minutes (a dead or unflashed modem, then
+    # one that comes to life): I2C and serial input run from the start, readings count, the
+    # log says why nothing is sent, and the start is retried every 10 minutes.
+    run = _simulate(sim_binary, "--seconds", "3600", "--modem-silent", "1200")
+    failures = [e for e in run.of("error") if e.get("code") == "modem"]
+    assert [e.get("src") for e in failures] == ["setup", "setup"]
+    assert failures[0].uptime_ms < 10_000 and 600_000 <= failures[1].uptime_ms < 610_000
+    assert int(run.summary["nacked"]) == 0
+    stats = run.of("stats")[-1]
+    assert stats.integer("received") == int(run.summary["readings"])
+    assert all(int(j["t"]) > 1_200_000 for j in run.joins)
+    assert [e.integer("ok") for e in run.of("join")][-1] == 1
+    assert run.of("uplink") and all(e.uptime_ms > 1_200_000 for e in run.of("uplink"))
+    carried = sum(e.integer("readings") for e in run.of("uplink") if e.get("outcome") == "sent")
+    assert carried + stats.integer("window_readings") == stats.integer("received")
+
+
+def test_the_fake_modem_library_hangs_like_the_real_one(sim_binary: Path) -> None:
+    # Negative control: MKRWAN 1.1.2's begin() calls itself again while the modem is silent,
+    # and so does the fake: a sketch that called it first would never reach its I2C set-up.
+    run = _simulate(
+        sim_binary,
+        "--naive-begin",
+        "1",
+        "--modem-silent",
+        "100000",
+        "--seconds",
+        "60",
+        returncode=86,
+    )
+    assert "hang" in run.summary and not run.of("error")
 
 
 # -- layout of the library and the sketch ---------------------------------------------------------
@@ -393,8 +497,11 @@ def test_the_sketch_is_glue_and_the_core_is_portable() -> None:
         if "=" in line
     )
     assert properties["name"] == "LoraEmotion" and properties["includes"] == "LoraEmotion.h"
+    # The library needs MKRWAN and builds for SAMD boards only (Library Manager installs the
+    # dependency and hides the examples for other architectures).
+    assert properties["depends"] == "MKRWAN" and properties["architectures"] == "samd"
     assert (ARDUINO / "LoraEmotion" / "API.md").exists()
-    profile = (ARDUINO / "lora_emotion_relay" / "sketch.yaml").read_text()
+    profile = (SKETCH_DIR / "sketch.yaml").read_text()
     assert "fqbn: arduino:samd:mkrwan1310" in profile
     assert "arduino:samd (1.8.14)" in profile and "MKRWAN (1.1.2)" in profile
     assert "arduino_secrets.h" in (ROOT / ".gitignore").read_text().split()
@@ -421,7 +528,7 @@ def _size_image(build_dir: Path, name: str, main: Path, sources: list[Path]) -> 
     _build(
         [
             gcc,
-            "-std=c++17",
+            CXX_STD,
             *CORTEX_M0PLUS,
             *WARNINGS,
             f"-I{LIBRARY}",
@@ -477,6 +584,96 @@ def test_core_fits_its_budget_on_the_cortex_m0plus(
     assert codec["flash"] <= CODEC_FLASH_BUDGET, report
 
 
+# -- the real board core -------------------------------------------------------------------------
+
+#: The MKR WAN 1310's real build (ArduinoCore-samd 1.8.14, MKRWAN 1.1.2, Wire, CMSIS) and
+#: build-sketch, which compiles a sketch with the core's own flags as arduino-cli does. It sits
+#: beside the project on the development machines; a user's own clone has arduino-cli instead.
+BOARD = ROOT.parent / "shared" / "arduino-board"
+#: What arduino-cli would report for the whole sketch: "Sketch uses N bytes of program
+#: storage" (text + data) and "Global variables use M bytes" (data + bss).
+SKETCH_FLASH_BUDGET = 32 * 1024
+SKETCH_RAM_BUDGET = 8 * 1024
+OUR_OBJECTS = re.compile(r"/obj/(sketch|LoraEmotion_)[^ ]*\.o")
+
+
+@dataclass(frozen=True, slots=True)
+class BoardBuild:
+    flash: int
+    ram: int
+    elf: Path
+    map_text: str
+
+
+def _board_build(build_dir: Path, sketch_dir: Path) -> BoardBuild:
+    script = BOARD / "build-sketch"
+    if not script.exists():
+        pytest.skip(f"{BOARD} is absent: build with arduino-cli instead (docs/arduino.md)")
+    _need("arm-none-eabi-g++")
+    out = build_dir / "board"  # one folder: the core archive is built once for all sketches
+    result = _run(
+        [str(script), str(sketch_dir), str(out), str(ARDUINO / "LoraEmotion")],
+        timeout=900,
+        # Warnings are errors in our own files; the core itself is built with -w.
+        env={"WARN": "-Wall -Wextra -Werror", "CXXSTD": "gnu++11"},
+    )
+    assert result.returncode == 0, result.stderr[-6000:]
+    match = re.search(r"^flash=(\d+) ram=(\d+)$", result.stdout, re.M)
+    assert match, result.stdout[-2000:]
+    name = sketch_dir.name
+    return BoardBuild(
+        flash=int(match.group(1)),
+        ram=int(match.group(2)),
+        elf=out / f"{name}.elf",
+        map_text=(out / f"{name}.map").read_text(),
+    )
+
+
+def _check_no_helpers(build: BoardBuild) -> None:
+    symbols = _symbols(_need("arm-none-eabi-nm"), build.elf)
+    linked = sorted(s for s in symbols if FORBIDDEN_HELPER.match(s) and s not in SHARED_RUNTIME)
+    assert not linked, f"floating-point or 64-bit helpers linked: {linked}"
+    # The map's archive section names, for each library member, the object and symbol that
+    # pulled it in: none of ours asks for a helper (the core's may, and --gc-sections drops
+    # them when nothing reaches them, as the symbol check above shows).
+    asked = re.findall(r"^\s+(\S+\.o) \((__\w+)\)$", build.map_text, re.M)
+    ours = sorted(
+        (obj, symbol)
+        for obj, symbol in asked
+        if OUR_OBJECTS.search(obj)
+        and FORBIDDEN_HELPER.match(symbol)
+        and symbol not in SHARED_RUNTIME
+    )
+    assert not ours, ours
+
+
+def test_the_relay_builds_on_the_real_core_within_budget(
+    build_dir: Path, record_property: Callable[[str, object], None]
+) -> None:
+    build = _board_build(build_dir, SKETCH_DIR)
+    report = f"relay sketch on arduino:samd 1.8.14: flash={build.flash} B, ram={build.ram} B"
+    record_property("board_size", report)
+    print(report)
+    assert build.flash <= SKETCH_FLASH_BUDGET and build.ram <= SKETCH_RAM_BUDGET, report
+    _check_no_helpers(build)
+
+
+@pytest.mark.parametrize("example", ["send_one_reading"])
+def test_the_library_examples_build_on_the_real_core(build_dir: Path, example: str) -> None:
+    build = _board_build(build_dir, EXAMPLES / example)
+    assert build.flash <= SKETCH_FLASH_BUDGET and build.ram <= SKETCH_RAM_BUDGET
+    _check_no_helpers(build)
+
+
+def test_every_example_is_built_by_a_test() -> None:
+    built = {"lora_emotion_relay", "send_one_reading"}
+    assert {d.name for d in EXAMPLES.iterdir() if d.is_dir()} == built
+    for name in built:
+        assert (EXAMPLES / name / f"{name}.ino").exists()
+        profile = (EXAMPLES / name / "sketch.yaml").read_text()
+        assert "dir: ../.." in profile and "arduino-cli 1.3 or later" in profile
+
+
 # -- ARMv6-M emulator -----------------------------------------------------------------------------
 
 
@@ -507,7 +704,7 @@ def _m0_binary(build_dir: Path, name: str, sources: list[Path]) -> Path:
     _build(
         [
             gcc,
-            "-std=c++17",
+            CXX_STD,
             *CORTEX_M0PLUS,
             *WARNINGS,
             f"-I{LIBRARY}",

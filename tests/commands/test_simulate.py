@@ -63,9 +63,10 @@ def test_dry_run_prints_signed_deliveries(capsys: pytest.CaptureFixture[str]) ->
     first = {}
     for item in items:
         first.setdefault(item["device"], item)
-    # Each device joins, then sends a status message; the second boots half a window later.
-    assert (first[0]["message"], first[0]["t_ms"]) == ("Status", 1000)
-    assert (first[1]["message"], first[1]["t_ms"]) == ("Status", 31000)
+    # Each device joins, then sends a status message once the join's off-time (100 x 1483 ms)
+    # has passed; the second boots half a window later.
+    assert (first[0]["message"], first[0]["t_ms"]) == ("Status", 149_000)
+    assert (first[1]["message"], first[1]["t_ms"]) == ("Status", 179_000)
     for item in items:
         body = item["body"].encode()
         assert verify_token(body, item["headers"]["Things-Message-Token"], [DEFAULT_SECRET])

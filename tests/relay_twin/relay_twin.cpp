@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   const int data_rate = argc > 1 ? atoi(argv[1]) : 5;
   const int label_set = argc > 2 ? atoi(argv[2]) : 0;
   relay.begin(0, static_cast<uint8_t>(label_set), nullptr);
+  relay.modem_result(true, 0);
   if (argc > 3) {  // a command downlink (hex, FPort 3) before the first decision
     uint8_t command[64];
     uint8_t n = 0;

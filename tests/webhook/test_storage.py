@@ -86,7 +86,7 @@ def empty_store(database_url: str) -> Store:
 def _shape(conn: Connection) -> dict[str, object]:
     inspector = inspect(conn)
     shape: dict[str, object] = {}
-    for table in ("devices", "deliveries", "readings"):
+    for table in schema.metadata.tables:
         shape[table] = (
             sorted(c["name"] for c in inspector.get_columns(table)),
             sorted(

@@ -282,8 +282,9 @@ Result encode_status(const StatusFields& s, Payload& out) {
       s.firmware[1],
       s.firmware[2],
       static_cast<uint32_t>(s.battery_percent + 1),  // 0 unknown, else 1 + percent
-      uptime_min < (1u << 20) ? uptime_min : (1u << 20) - 1,
-      s.dropped < 65535 ? s.dropped : 65535,
+      // saturating, tested by shifts: no literal-pool words for 2^20 or 65535
+      uptime_min >> 20 == 0 ? uptime_min : (1u << 20) - 1,
+      s.dropped >> 16 == 0 ? s.dropped : 65535,
       s.window_s - 1,
       static_cast<uint32_t>(s.mode),
       s.daily_budget_s - 1u,
@@ -317,17 +318,18 @@ Result quantise_weights(const uint32_t* weights, uint8_t count, uint8_t* percent
   const uint32_t kMaxSum = 0xFFFFFFFFu / kDistributionTotal;
   uint32_t sum = 0;
   for (uint32_t i = 0; i < count; ++i) {
-    if (weights[i] > kMaxSum - sum) return Result::kBadArgument;
     sum += weights[i];
+    if (sum < weights[i]) return Result::kBadArgument;  // wrapped past 2^32
   }
-  if (sum == 0) return Result::kBadArgument;
+  if (sum - 1 >= kMaxSum) return Result::kBadArgument;  // 0, or 100 * sum needs 33 bits
   uint32_t remainders[kMaxWireClasses];
   uint32_t shortfall = kDistributionTotal;
   for (uint32_t i = 0; i < count; ++i) {
     const uint32_t scaled = weights[i] * kDistributionTotal;
-    percent_out[i] = static_cast<uint8_t>(scaled / sum);
+    const uint32_t share = scaled / sum;
+    percent_out[i] = static_cast<uint8_t>(share);
     remainders[i] = scaled % sum;
-    shortfall -= percent_out[i];
+    shortfall -= share;
   }
   // The remainders add up to sum * shortfall with each below sum, so more than `shortfall`
   // of them are non-zero: zeroing a picked one never makes it eligible again.

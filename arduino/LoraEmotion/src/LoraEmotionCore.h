@@ -256,25 +256,37 @@ class BatchEncoder {
 // with LoRaWAN's settings: coding rate 4/5, 8 preamble symbols, explicit header, CRC on,
 // low-data-rate optimisation when a symbol lasts more than 16 ms), or 0 for an invalid
 // argument. phy_bytes is the whole PHY payload: FRMPayload + 13 without FOpts.
-// constexpr: the relay charges every join attempt a constant worked out at compile time.
+// constexpr: the relay charges every join attempt a constant worked out at compile time. In
+// C++11's form (one return statement per function), because the board core builds with
+// -std=gnu++11: the steps are the small functions in `toa`.
+namespace toa {
+// A symbol lasts 2^sf chips of 8, 4 or 2 us (125, 250 or 500 kHz): a power of two, so no
+// division. halvings (0, 1, 2) is log2(bandwidth / 125) from bandwidth / 128 (0, 1, 3).
+constexpr uint32_t halvings(uint16_t bandwidth_khz) { return (bandwidth_khz >> 7) - (bandwidth_khz >> 8); }
+constexpr bool valid(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz) {
+  return sf - 7u <= 5u && halvings(bandwidth_khz) <= 2 && 125u << halvings(bandwidth_khz) == bandwidth_khz &&
+         phy_bytes <= 255;
+}
+// The SX1276 datasheet mandates low-data-rate optimisation above 16 ms per symbol, which is
+// 2^(sf + 3 - halvings) us >= 16384.
+constexpr uint32_t low_rate(uint8_t sf, uint32_t halvings) { return sf - halvings >= 11 ? 1 : 0; }
+// ceil((8*PL - 4*SF + 28 + 16*CRC - 20*IH) / (4*(SF - 2*DE))) with CRC on and an explicit
+// header; the numerator is positive for every PHY payload LoRaWAN can have (13 bytes or
+// more), so it stays unsigned, and the clamp at 0 blocks only matters for shorter test inputs.
+constexpr uint32_t blocks(uint16_t phy_bytes, uint8_t sf, uint32_t de) {
+  return 8u * phy_bytes + 44 > 4u * sf ? (8u * phy_bytes + 44 - 4u * sf + 4 * (sf - 2 * de) - 1) / (4 * (sf - 2 * de))
+                                       : 0;
+}
+// (8 + 4.25 + 8 + 5 * blocks) symbols (coding rate 4/5: 5 symbols per block), in quarters.
+constexpr uint32_t quarter_symbols(uint32_t blocks) { return 4u * 8 + 17 + 4 * (8 + blocks * 5); }
+}  // namespace toa
+
 constexpr uint32_t time_on_air_us(uint16_t phy_bytes, uint8_t sf, uint16_t bandwidth_khz) {
-  // A symbol lasts 2^sf chips of 8, 4 or 2 us (125, 250 or 500 kHz): a power of two, so no
-  // division. halvings (0, 1, 2) is log2(bandwidth / 125) from bandwidth / 128 (0, 1, 3).
-  const uint32_t halvings = (bandwidth_khz >> 7) - (bandwidth_khz >> 8);
-  if (sf - 7u > 5u || halvings > 2 || 125u << halvings != bandwidth_khz || phy_bytes > 255) return 0;
-  // The SX1276 datasheet mandates low-data-rate optimisation above 16 ms per symbol, which
-  // is 2^(sf + 3 - halvings) us >= 16384.
-  const uint32_t de = sf - halvings >= 11 ? 1 : 0;
-  // 8*PL - 4*SF + 28 + 16*CRC - 20*IH with CRC on and an explicit header; the numerator is
-  // positive for every PHY payload LoRaWAN can have (13 bytes or more), so it stays unsigned
-  // and the clamp at 0 blocks of the datasheet only matters for shorter test inputs.
-  const uint32_t fixed = 4u * sf;
-  const uint32_t num = 8u * phy_bytes + 44;
-  const uint32_t den = 4 * (sf - 2 * de);
-  const uint32_t blocks = num > fixed ? (num - fixed + den - 1) / den : 0;
-  const uint32_t n_payload = 8 + blocks * 5;  // coding rate 4/5: 5 symbols per block
-  const uint32_t quarter_symbols = 4u * 8 + 17 + 4 * n_payload;  // (8 + 4.25 + n) * 4
-  return quarter_symbols << (sf + 1 - halvings);  // times t_sym_us / 4
+  // quarter symbols times t_sym_us / 4
+  return toa::valid(phy_bytes, sf, bandwidth_khz)
+             ? toa::quarter_symbols(toa::blocks(phy_bytes, sf, toa::low_rate(sf, toa::halvings(bandwidth_khz))))
+                   << (sf + 1 - toa::halvings(bandwidth_khz))
+             : 0;
 }
 
 // What a budget is charged for one LoRaWAN uplink: ceil(time on air / 1 ms)

@@ -261,7 +261,8 @@ void Relay::begin(uint32_t now_ms, uint8_t label_set_id, LogSink sink) {
   config_.window_s = 60;
   config_.daily_budget_s = 30;
   config_.status_interval_min = 360;
-  ledger_.begin(36000, 3600000, 1000u * config_.daily_budget_s, 86400000);
+  ledger_.begin(36000, 3600000 + kTransmitSlackMs, 1000u * config_.daily_budget_s, 86400000 + kTransmitSlackMs);
+  legacy_set_ = config_.label_set;
   last_ms_ = now_ms;
   last_plan_s_ = 0xFFFFFFFF;
   streak_label_ = kNoReading;
@@ -341,10 +342,16 @@ inline void Relay::handle_transaction(const uint8_t* bytes, unsigned length) {
   FrameFields frame;
   FrameResult result = FrameResult::kLength;
   if (length == 1) {
-    // The 2021 demo's contract: one byte, a class index, the class count meaning no face.
-    const uint8_t classes = config_.label_set.classes;
+    // The 2021 demo's contract: one byte, a class index, the class count meaning no face,
+    // always of the set the master was built for (legacy_set_). While a downlink has another
+    // set in force, its bytes are refused and counted, never relabelled.
+    const uint8_t classes = legacy_set_.classes;
     if (bytes[0] > classes) {
       count_error(Name::kLegacyRange, Name::kI2c);
+      return;
+    }
+    if (memcmp(&legacy_set_, &config_.label_set, sizeof(LabelSet)) != 0) {
+      count_drop(Name::kSetMismatch, 1);
       return;
     }
     frame.type = FrameType::kLegacy;
@@ -502,6 +509,7 @@ Relay::Action Relay::plan(uint32_t now_ms, Payload& out) {
   tick(now_ms);
   if (uptime_s_ == last_plan_s_) return Action::kNone;  // decide at most once per second
   last_plan_s_ = uptime_s_;
+  if (!modem_ready_) return Action::kNone;  // readings still count; nothing goes on air
   UplinkKind kind = UplinkKind::kJoin;
   uint32_t airtime = kJoinChargeMs;
   uint32_t cost = 0;
@@ -517,10 +525,14 @@ Relay::Action Relay::plan(uint32_t now_ms, Payload& out) {
       return Action::kNone;
     }
     airtime = airtime_ms(out.size);
-    if (now_ms - off_start_ms_ < off_length_ms_) {
-      defer(kind, Name::kOfftime, (off_length_ms_ - (now_ms - off_start_ms_)) / 1000 + 1);
-      return Action::kNone;
-    }
+  }
+  // The radio's own 1 % rule, for joins as for uplinks: after a transmission of T the
+  // sub-band rests for 99 T (from the end of the modem call, so from after the end of T).
+  if (now_ms - off_start_ms_ < off_length_ms_) {
+    defer(kind, Name::kOfftime, (off_length_ms_ - (now_ms - off_start_ms_)) / 1000 + 1);
+    return Action::kNone;
+  }
+  if (joined_) {
     cost = pacer_cost(airtime);
     uint32_t need = cost;
     // Keep enough for one prompt change (or acknowledgement) after a window message.
@@ -538,14 +550,14 @@ Relay::Action Relay::plan(uint32_t now_ms, Payload& out) {
     return Action::kNone;
   }
   deferred_ = 0;  // UplinkKind::kNone: the next deferral is a transition
+  // Restarted by join_result and uplink_result, when the modem call has returned.
+  off_start_ms_ = now_ms;
+  off_length_ms_ = 100 * airtime;
   if (!joined_) {
     if (join_attempts_ != 0xFF) ++join_attempts_;
     return Action::kJoin;
   }
   credit_s_ -= static_cast<int32_t>(cost);
-  // The radio's own 1 % rule: after a transmission of T the sub-band rests for 99 T.
-  off_start_ms_ = now_ms;
-  off_length_ms_ = 100 * airtime;
   sending_ = kind;
   sent_data_rate_ = data_rate_;
   sent_airtime_ms_ = static_cast<uint16_t>(airtime);
@@ -581,6 +593,7 @@ inline void Relay::set_data_rate(int data_rate) {
 
 void Relay::join_result(bool ok, int data_rate, uint32_t now_ms) {
   tick(now_ms);
+  off_start_ms_ = now_ms;  // the join request was on the air before the call returned
   const uint8_t attempt = join_attempts_;
   uint32_t backoff = kOmit;
   if (ok) {
@@ -604,10 +617,14 @@ void Relay::uplink_result(int rc, int data_rate, const Payload& sent, uint32_t n
   tick(now_ms);
   const UplinkKind kind = sending_;
   sending_ = UplinkKind::kNone;
-  // MKRWAN's endPacket: > 0 sent; -7 sent but the receive window failed; -3, -5 and -20 the
-  // modem refused the message itself (retrying cannot help); -6 not joined; anything else
-  // (timeout, error, busy, unknown) is worth a retry.
-  const uint32_t code = rc > 0 ? 7 : 0u - static_cast<uint32_t>(rc);
+  off_start_ms_ = now_ms;  // whatever went on the air did so before the call returned
+  // MKRWAN's endPacket: > 0 sent; -7 sent but the receive window failed; -1 no answer within
+  // its one second, which at SF11-12 is every uplink that did go out (the modem answers
+  // after the transmission): taken as sent, so that it is neither sent nor charged twice
+  // (docs/arduino.md, "endPacket results"); -3, -5 and -20 the modem refused the message
+  // itself (retrying cannot help); -6 not joined; -2, -4, -8 (error, busy, unknown) are
+  // answers before sending and worth a retry.
+  const uint32_t code = rc > 0 || rc == -1 ? 7 : 0u - static_cast<uint32_t>(rc);
   uint32_t outcome = static_cast<uint32_t>(Name::kSent);
   uint32_t readings = 0;
   if (code == 7 || code == 3 || code == 5 || code == 20) {

@@ -206,6 +206,32 @@ int downlink_port(M&, long) {
 }
 }  // namespace detail
 
+// True when the modem answers "AT" with "+OK" within timeout_ms, asking every 200 ms; the
+// port is its UART (SerialLoRa), already begun. MKRWAN's LoRaModem::begin() calls itself again
+// for as long as the modem is silent, so a sketch asks this first and calls begin() only
+// after an answer: with a dead or unflashed modem setup() would otherwise never return.
+template <class Port, class Clock, class Wait>
+bool modem_answers(Port& port, Clock clock, Wait wait, uint32_t timeout_ms) {
+  static const char kOk[] = "+OK";
+  const uint32_t start = static_cast<uint32_t>(clock());
+  uint32_t asked = start - 200;
+  unsigned matched = 0;
+  while (port.available() > 0) port.read();  // whatever the modem said before
+  while (static_cast<uint32_t>(clock()) - start < timeout_ms) {
+    if (static_cast<uint32_t>(clock()) - asked >= 200) {
+      port.write("AT\r");
+      asked = static_cast<uint32_t>(clock());
+    }
+    while (port.available() > 0) {
+      const int c = port.read();
+      matched = c == kOk[matched] ? matched + 1 : (c == '+' ? 1 : 0);
+      if (matched == 3) return true;
+    }
+    wait(1);
+  }
+  return false;
+}
+
 class Relay {
  public:
   enum class Action : uint8_t { kNone = 0, kJoin, kSend };
@@ -219,10 +245,34 @@ class Relay {
   // How long after a sent uplink the relay looks for its downlink (RX1 1 s, RX2 2 s, plus
   // the modem's reporting delay).
   static constexpr uint32_t kListenMs = 5000;
+  // A failed modem start is tried again after this long (docs/arduino.md, "Start-up").
+  static constexpr uint32_t kModemRetryS = 600;
+  // The ledger's hour and day are this much longer than an hour and a day: a transmission
+  // is charged when it is planned and starts on the air up to a few seconds later (the AT
+  // commands before it each wait at most a second), so a rolling window measured on the
+  // actual transmit times still holds at most the budget.
+  static constexpr uint32_t kTransmitSlackMs = 60000;
 
   void begin(uint32_t now_ms, uint8_t label_set_id = 0, LogSink sink = nullptr);
 
   // ---- glue: call these from the sketch ----
+  // Start-up: the relay takes readings from begin() on, but plans no join or uplink until
+  // the sketch reports a started modem. True when the sketch should (re)try starting it:
+  // at once after begin(), then kModemRetryS after each failure.
+  bool modem_wanted(uint32_t now_ms) {
+    tick(now_ms);
+    return !modem_ready_ && uptime_s_ >= next_modem_s_;
+  }
+  // The outcome of a start attempt; a failure is logged as error code=modem src=setup.
+  void modem_result(bool ok, uint32_t now_ms) {
+    tick(now_ms);
+    modem_ready_ = ok;
+    if (!ok) {
+      count_error(Name::kModem, Name::kSetup);
+      next_modem_s_ = uptime_s_ + kModemRetryS;
+    }
+  }
+
   // Wire.onReceive handler body: copies the bytes of one transaction, nothing else.
   template <class TwoWire>
   void on_i2c_receive(TwoWire& wire, int count) {
@@ -296,15 +346,9 @@ class Relay {
   }
   // True for kListenMs after a sent uplink, until a downlink has been taken.
   bool listening(uint32_t now_ms) const { return listening_ && now_ms - listen_from_ms_ < kListenMs; }
-  // For the sketch's own failures (e.g. the modem not answering at start-up). Inline: the
-  // sketch calls it once, where two calls cost less than a function around them.
-  void report_error(Name code, Name source, uint32_t now_ms) {
-    tick(now_ms);
-    count_error(code, source);
-  }
-
   const Config& config() const { return config_; }
   bool joined() const { return joined_; }
+  bool modem_ready() const { return modem_ready_; }
   uint32_t uptime_s() const { return uptime_s_; }
   uint32_t received() const { return received_; }
   uint32_t dropped() const { return dropped_; }
@@ -384,6 +428,7 @@ class Relay {
   uint8_t data_rate_;
   uint8_t join_attempts_;
   bool joined_;
+  bool modem_ready_;
   uint8_t error_streak_;
   bool status_due_;
   bool listening_;
@@ -407,6 +452,10 @@ class Relay {
   uint32_t invalid_;
   uint32_t uplinks_;
   uint32_t first_join_failure_s_;
+  uint32_t next_modem_s_;
+  // The set a one-byte (legacy) master was built for: the one given to begin(). A downlink
+  // that changes the set does not change what its bytes mean (docs/arduino.md).
+  LabelSet legacy_set_;
   uint32_t next_join_s_;
   uint32_t retry_at_s_;
   uint32_t last_status_s_;

@@ -15,6 +15,7 @@ struct StubWire {
 struct StubSerial {
   int available() { return g_sink; }
   int read() { return g_sink; }
+  size_t write(const char* text) { g_sink = text[0]; return 1; }
 };
 
 struct StubModem {
@@ -32,6 +33,7 @@ struct StubModem {
 };
 
 uint32_t clock_ms() { return static_cast<uint32_t>(g_sink); }
+void wait_ms(unsigned long ms) { g_sink = static_cast<int>(ms); }
 void log_line(const lora_emotion::LogRecord& record) { g_sink = static_cast<int>(record.values[0]); }
 
 StubWire wire;
@@ -43,7 +45,9 @@ lora_emotion::Relay relay;
 
 extern "C" void size_entry() {
   relay.begin(clock_ms(), 0, log_line);
-  relay.report_error(lora_emotion::Name::kModem, lora_emotion::Name::kSetup, clock_ms());
+  if (relay.modem_wanted(clock_ms())) {
+    relay.modem_result(lora_emotion::modem_answers(host, clock_ms, wait_ms, 2000), clock_ms());
+  }
   relay.on_i2c_receive(wire, g_sink);
   relay.on_i2c_request(wire);
   for (;;) relay.run(modem, host, clock_ms, "0000000000000000", "00000000000000000000000000000000", "");

@@ -1,4 +1,5 @@
-"""``lora-emotion decode HEX --port N``: an uplink payload as SenML."""
+"""``lora-emotion decode PAYLOAD --port N``: an uplink payload (hex or base64) as SenML;
+``lora-emotion decode --network NETWORK FILE``: a saved webhook body, as the webhook stores it."""
 
 from __future__ import annotations
 
@@ -10,16 +11,22 @@ import time
 from ..errors import DecodeError
 from ..senml import Record, encode_cbor, encode_json
 from ..uplink import decode_uplink
-from ._common import add_label_options, parse_hex, registry_from
+from ._common import add_label_options, registry_from
+from ._payload import payload_from_text
 from .network_body import NETWORK_CHOICES, read_body, records_of_body
 
 EPILOG = """examples:
   lora-emotion decode 0186 --port 16
+  lora-emotion decode AYY= --port 16                 # base64, as TTN and ChirpStack show it
   lora-emotion decode 81A20067656D6F74696F6E03656861707079 --port 1
   lora-emotion decode 0B86E88E --port 17 --dev-eui 0004A30B001C2ABC --time now
   lora-emotion decode 0B86E88E --port 17 --format cbor
-  lora-emotion decode --network ttn uplink.json
+  lora-emotion decode --network ttn uplink.json       # a saved webhook body
   lora-emotion decode --network chirpstack - < up-event.json
+
+PAYLOAD is hex when it is an even number of hex digits (spaces, colons and 0x are
+ignored), otherwise base64 (standard or URL-safe alphabet, padding optional). Base64 that
+is also valid hex, such as ABCD, is read as hex: pass --base64 to mean base64.
 """
 
 
@@ -34,9 +41,15 @@ def run(args: argparse.Namespace) -> int:
     if args.network is not None:
         return _run_network(args)
     if args.port is None:
-        raise DecodeError("required with HEX (the uplink's FPort)", field="--port")
-    payload = parse_hex(args.hex)
-    records = decode_uplink(payload, fport=args.port, registry=registry_from(args))
+        raise DecodeError("required with PAYLOAD (the uplink's FPort)", field="--port")
+    payload, also_base64 = payload_from_text(args.payload, args.encoding)
+    try:
+        records = decode_uplink(payload, fport=args.port, registry=registry_from(args))
+    except DecodeError as exc:
+        if not also_base64:
+            raise
+        hint = f"{exc.reason} (PAYLOAD was read as hex; if it is base64, pass --base64)"
+        raise DecodeError(hint, field=exc.field, offset=exc.offset) from exc
     if records and (args.dev_eui or args.time is not None):
         records[0] = dataclasses.replace(
             records[0],
@@ -58,7 +71,7 @@ def _write(records: list[Record], output_format: str) -> None:
 
 def _run_network(args: argparse.Namespace) -> int:
     records, description = records_of_body(
-        args.network, read_body(args.hex), registry=registry_from(args)
+        args.network, read_body(args.payload), registry=registry_from(args)
     )
     print(description, file=sys.stderr)
     _write(records, args.format)
@@ -75,11 +88,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "hex",
-        metavar="HEX",
-        help="the FRMPayload in hexadecimal (with --network: FILE, - for stdin)",
+        "payload",
+        metavar="PAYLOAD",
+        help="the FRMPayload in hex or base64 (rule below); with --network: FILE, - for stdin",
     )
-    parser.add_argument("--port", type=int, help="the uplink's FPort (required with HEX)")
+    encoding = parser.add_mutually_exclusive_group()
+    encoding.add_argument(
+        "--base64",
+        dest="encoding",
+        action="store_const",
+        const="base64",
+        default="auto",
+        help="PAYLOAD is base64 (TTN's frm_payload, ChirpStack's data)",
+    )
+    encoding.add_argument(
+        "--hex", dest="encoding", action="store_const", const="hex", help="PAYLOAD is hex"
+    )
+    parser.add_argument("--port", type=int, help="the uplink's FPort (required with PAYLOAD)")
     parser.add_argument(
         "--network",
         choices=NETWORK_CHOICES,
