@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from .alerts.rules import AlertSettings
+from .storage import MAX_PLUG_UUID_LENGTH
 
 __all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "Settings", "get_settings", "sqlalchemy_url"]
 
@@ -33,8 +34,6 @@ DEFAULT_DATABASE_URL = "sqlite:///lora-emotion.sqlite3"
 #: KPN Things refuses shared secrets shorter than this or without all four character classes.
 KPN_SECRET_MIN_LENGTH = 32
 READ_TOKEN_MIN_LENGTH = 32
-#: A Things-Plug-UUID is 36 characters; the store keeps up to this many of a destination name.
-MAX_PLUG_UUID_LENGTH = 128
 _PLACEHOLDERS = ("changethis", "changeme", "placeholder", "example", "secret")
 
 
