@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import statistics
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print("node is needed for this benchmark", file=sys.stderr)
         return 1
     rounds, loops = (3, 1000) if args.quick else (9, 5000)
+    load_before = os.getloadavg()[0]
     timings: dict[str, dict[str, list[float]]] = {
         "message": {},
         "python": {},
@@ -202,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         "Written by `python bench/js_codec_bench.py`; do not edit by hand.",
         f"Python {platform.python_version()} and node {node_version} on {platform.machine()}, "
         f"{date.today().isoformat()}; {rounds} interleaved rounds of {loops} calls per case, "
-        "medians.",
+        f"medians. Load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after "
+        "the run (2 cores): on a busy machine both languages slow down; read the ratios.",
         "",
         "Python columns: `lora_emotion.messages.decode` (the message object; "
         "`thingsml.decode` on port 1), `lora_emotion.uplink.decode_uplink` (the SenML records, "

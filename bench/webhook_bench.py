@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +85,11 @@ class Scenario:
     env: dict[str, str] = field(default_factory=dict)
     #: wrk connections when not the run's default.
     connections: int | None = None
+    #: More options for `lora-emotion serve`.
+    options: tuple[str, ...] = ()
+    #: How the webhook is run: "serve" (lora-emotion serve), "uvicorn" (uvicorn's own worker
+    #: manager around the same application), or "baseline" (serve from --baseline's revision).
+    runner: str = "serve"
     #: Whose deliveries it receives: "kpn", "ttn" or "chirpstack".
     network: str = "kpn"
 
@@ -119,6 +124,34 @@ SCENARIOS = (
         2,
         "webhook, PostgreSQL, ChirpStack",
         network="chirpstack",
+    ),
+    Scenario(
+        "postgresql-2-shared-socket",
+        "postgresql",
+        2,
+        "webhook, PostgreSQL, uvicorn's worker manager (one shared socket)",
+        runner="uvicorn",
+    ),
+    Scenario(
+        "postgresql-2-ingest-first",
+        "postgresql",
+        2,
+        "webhook, PostgreSQL, deliveries ahead of the middleware (--ingest-first)",
+        options=("--ingest-first",),
+    ),
+    Scenario(
+        "postgresql-2-plain-loop",
+        "postgresql",
+        2,
+        "webhook, PostgreSQL, two writes per response (--loop auto)",
+        options=("--loop", "auto"),
+    ),
+    Scenario(
+        "postgresql-2-baseline",
+        "postgresql",
+        2,
+        "webhook, PostgreSQL, the --baseline revision",
+        runner="baseline",
     ),
     Scenario("bare-2-c64", "bare", 2, "bare FastAPI 204, 64 connections", connections=64),
     Scenario(
@@ -202,8 +235,19 @@ def _stat(pid: str) -> tuple[str, int, float] | None:
     return name, int(fields[2]), (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def cpu_seconds(group: int) -> dict[str, float]:
-    """CPU seconds used so far by the server's process group and by PostgreSQL."""
+def _serves_others(pid: str, database: str | None) -> bool:
+    """A PostgreSQL backend connected to another database than the run's (another user of
+    the shared server), as its process title tells: ``postgres: ... user db host(port) ...``."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "(" in title and (database is None or database not in title)
+
+
+def cpu_seconds(group: int, database: str | None = None) -> dict[str, float]:
+    """CPU seconds used so far by the server's process group and by PostgreSQL (its
+    background processes and the backends connected to ``database``)."""
     totals = {"server": 0.0, "postgres": 0.0}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -214,7 +258,7 @@ def cpu_seconds(group: int) -> dict[str, float]:
         name, pgrp, seconds = stat
         if pgrp == group:
             totals["server"] += seconds
-        elif name.startswith("postgres"):
+        elif name.startswith("postgres") and not _serves_others(entry, database):
             totals["postgres"] += seconds
     return totals
 
@@ -225,7 +269,9 @@ def cpu_seconds(group: int) -> dict[str, float]:
 class Server:
     """A server process group on loopback."""
 
-    def __init__(self, scenario: Scenario, database_url: str | None) -> None:
+    def __init__(
+        self, scenario: Scenario, database_url: str | None, baseline: Path | None = None
+    ) -> None:
         self.scenario = scenario
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -249,16 +295,15 @@ class Server:
                 LORA_EMOTION_CHIRPSTACK_APPLICATIONS=json.dumps({CHIRPSTACK_APP: [NETWORK_TOKEN]}),
                 LORA_EMOTION_READ_TOKENS="bench-" + secrets.token_hex(20),
             )
-            command = [
-                sys.executable,
-                "-m",
-                "lora_emotion.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(scenario.workers),
-            ]
+            command = [sys.executable, "-m", "lora_emotion.cli", "serve"]
+            if scenario.runner == "uvicorn":
+                command = [sys.executable, str(Path(__file__)), "--serve-uvicorn"]
+            elif scenario.runner == "baseline":
+                if baseline is None:
+                    raise SystemExit(f"{scenario.key} needs --baseline REVISION")
+                env["PYTHONPATH"] = str(baseline)
+            command += ["--port", str(self.port), "--workers", str(scenario.workers)]
+            command += scenario.options
             if scenario.access_log:
                 command.append("--access-log")
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
@@ -314,30 +359,59 @@ class Server:
 
 
 def serve_bare(port: int, workers: int, access_log: bool) -> None:
-    """Run bench/bare_app.py with the options `lora-emotion serve` gives uvicorn.
-
-    The protocol class included: it writes a response in one piece, which changes nothing for
-    a 204 without a body, but the ceiling must run the server the service runs.
-    """
+    """Run bench/bare_app.py the way `lora-emotion serve` runs the webhook: the same sockets
+    (one per worker), worker supervision, event loop and uvicorn options."""
     import importlib
-
-    import uvicorn
 
     # Imported by name: the webhook package is mapped into lora_emotion at install time,
     # which mypy cannot follow from here.
     logging_config = importlib.import_module("lora_emotion.webhook.logs").logging_config
-    protocol = importlib.import_module("lora_emotion.webhook.protocol")
+    server = importlib.import_module("lora_emotion.webhook.server")
+    sys.path.insert(0, str(HERE))  # the workers import bare_app (spawn passes sys.path on)
+    listener = server.listen("127.0.0.1", port, workers)
+    options = server.UvicornOptions(
+        "bare_app:app", False, logging_config("INFO", "json"), access_log
+    )
+    server.run_workers(listener, options)
+
+
+def serve_with_uvicorns_manager(port: int, workers: int, access_log: bool) -> None:
+    """The webhook under uvicorn's own worker manager: one listening socket shared by the
+    workers, which accept from it in turn. Migrations run in the workers' lifespan."""
+    import importlib
+    import tempfile
+
+    import uvicorn
+
+    logging_config = importlib.import_module("lora_emotion.webhook.logs").logging_config
+    server = importlib.import_module("lora_emotion.webhook.server")
+    eventloop = importlib.import_module("lora_emotion.webhook.eventloop")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="bench-metrics-")
     uvicorn.run(
-        "bare_app:app",
-        app_dir=str(HERE),
+        server.APP_FACTORY,
+        factory=True,
         host="127.0.0.1",
         port=port,
         workers=workers,
         log_config=logging_config("INFO", "json"),
         access_log=access_log,
         server_header=False,
-        http=protocol.CoalescingHttpToolsProtocol,
+        loop=eventloop.LOOP_FACTORY,
     )
+
+
+def baseline_tree(revision: str, workdir: Path) -> Path:
+    """The code of ``revision`` laid out as an importable ``lora_emotion`` package."""
+    tree = workdir / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "src/lora_emotion", "webhook"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (tree / "webhook").rename(tree / "src" / "lora_emotion" / "webhook")
+    return tree / "src"
 
 
 # --- stores -----------------------------------------------------------------------------------
@@ -380,17 +454,59 @@ def stored_count(url: str) -> int:
 
 
 def run_wrk(
-    url: str, bodies: Path, *, duration: float, connections: int, network: str = "kpn"
+    url: str,
+    bodies: Path,
+    *,
+    duration: float,
+    connections: int,
+    network: str = "kpn",
+    during: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
+    """Load ``url`` for ``duration`` seconds; ``during`` is called every second meanwhile."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "10s"]
     if network == "kpn":
         command += ["-s", str(LUA), url, "--", str(bodies), "1", PLUG]
     else:
         command += ["-s", str(NETWORK_LUA), url, "--", str(bodies), "1"]
         command += [NETWORK_PATHS[network], "Authorization"]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as load:
+        while during is not None:
+            try:
+                output, _ = load.communicate(timeout=1)
+                break
+            except subprocess.TimeoutExpired:
+                during()
+        else:
+            output, _ = load.communicate()
+    if load.returncode:
+        raise subprocess.CalledProcessError(load.returncode, command, output)
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
     return result
+
+
+def connection_split(group: int, port: int) -> float | None:
+    """The share of the server's established connections that its busiest process holds, in
+    per cent (50 is an even split over two workers), or None with one process holding any."""
+    established = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":
+                    established.add(fields[9])
+    held = []
+    for entry in os.listdir("/proc"):
+        stat = _stat(entry) if entry.isdigit() else None
+        if stat is None or stat[1] != group:
+            continue
+        inodes = set()
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    inodes.add(os.readlink(f"/proc/{entry}/fd/{fd}")[8:-1])
+        held.append(len(inodes & established))
+    held = [count for count in held if count]
+    return 100 * max(held) / sum(held) if held else None
 
 
 @dataclass
@@ -407,6 +523,7 @@ class Run:
     cpu_server_us: float
     cpu_postgres_us: float
     load_average: float
+    worker_split: float | None = None
     round_number: int = 0
 
 
@@ -419,26 +536,34 @@ def run_scenario(
     duration: float,
     connections: int,
     workdir: Path,
+    baseline: Path | None = None,
 ) -> Run:
     connections = scenario.connections or connections
     network = scenario.network
     with fresh_store(scenario.store, workdir) as url:
-        server = Server(scenario, url)
+        server = Server(scenario, url, baseline)
         try:
             run_wrk(
                 server.url, warmup[network], duration=2, connections=connections, network=network
             )
             warm = stored_count(url) if url else 0
             before_metrics = server.metrics()
-            before_cpu = cpu_seconds(server.process.pid)
+            database = url.rsplit("/", 1)[-1] if url and url.startswith("postgresql") else None
+            before_cpu = cpu_seconds(server.process.pid, database)
+            split: list[float | None] = []
             result = run_wrk(
                 server.url,
                 bodies[network],
                 duration=duration,
                 connections=connections,
                 network=network,
+                during=lambda: split.append(
+                    connection_split(server.process.pid, server.port)
+                    if scenario.workers > 1
+                    else None
+                ),
             )
-            after_cpu = cpu_seconds(server.process.pid)
+            after_cpu = cpu_seconds(server.process.pid, database)
             after_metrics = server.metrics()
         finally:
             server.stop()
@@ -487,7 +612,103 @@ def run_scenario(
         cpu_server_us=1e6 * (after_cpu["server"] - before_cpu["server"]) / max(requests, 1),
         cpu_postgres_us=1e6 * (after_cpu["postgres"] - before_cpu["postgres"]) / max(requests, 1),
         load_average=os.getloadavg()[0],
+        worker_split=_median(split),
     )
+
+
+# --- the route's own cost, in process ---------------------------------------------------------
+
+
+def route_overhead(blocks: int = 20, calls: int = 2000) -> dict[str, float]:
+    """CPU µs per request of one delivery route reached in different ways, in process.
+
+    The pipeline behind it only reads the body and answers, so what differs is the path to
+    it: the endpoint called directly (what the service did before ingest became an ordinary
+    route), the service's application (FastAPI's middleware and routing), the same with
+    FastAPI's native telemetry switched off, and a bare Starlette application. Process CPU
+    time, the least of ``blocks`` blocks taken in turns: the machine is shared, and the least
+    is the run that was disturbed least.
+    """
+    import asyncio
+    import importlib
+
+    from fastapi import FastAPI
+    from starlette.applications import Starlette
+
+    main_module = importlib.import_module("lora_emotion.webhook.main")
+    ingest_module = importlib.import_module("lora_emotion.webhook.ingest")
+    uplinks = importlib.import_module("lora_emotion.webhook.routes.uplinks")
+    config = importlib.import_module("lora_emotion.webhook.config")
+
+    answer = b'{"status":"stored"}'
+    start = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"19")],
+    }
+
+    async def pipeline(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send(start)
+        await send({"type": "http.response.body", "body": answer})
+
+    def app_with_route(app: Any) -> Any:
+        app.router.routes[:0] = uplinks.routes()
+        app.state.ingest = pipeline
+        return app
+
+    service = app_with_route(
+        main_module.create_app(config.Settings(database_url="sqlite:///unused.sqlite3"))
+    )
+    ways = {
+        "endpoint called directly": (ingest_module.IngestEndpoint("ingest"), service),
+        "the service's FastAPI application": (service, service),
+        "the same, FastAPI telemetry off": (
+            app_with_route(FastAPI(telemetry={"tracing": False, "metrics": False, "logs": False})),
+            None,
+        ),
+        "a bare Starlette application": (app_with_route(Starlette()), None),
+    }
+    headers = [(b"host", b"bench"), (b"content-type", b"application/json")]
+    body = {"type": "http.request", "body": b"x" * 300, "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return body
+
+    async def send(message: Any) -> None:
+        return None
+
+    async def block(app: Any, owner: Any) -> float:
+        began = time.process_time()
+        for _ in range(calls):
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "method": "POST",
+                "scheme": "http",
+                "path": "/uplinks/kpn",
+                "raw_path": b"/uplinks/kpn",
+                "query_string": b"",
+                "root_path": "",
+                "headers": headers,
+                "client": ("127.0.0.1", 40000),
+                "server": ("127.0.0.1", 8000),
+                "state": {},
+            }
+            if owner is not None:
+                scope["app"] = owner
+            await app(scope, receive, send)
+        return 1e6 * (time.process_time() - began) / calls
+
+    async def measure() -> dict[str, float]:
+        least = dict.fromkeys(ways, float("inf"))
+        for _ in range(blocks):
+            for name, (app, owner) in ways.items():
+                least[name] = min(least[name], await block(app, owner))
+        return least
+
+    return asyncio.run(measure())
 
 
 # --- report -----------------------------------------------------------------------------------
@@ -580,7 +801,12 @@ def _networks(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
     return ["## The Things Stack and ChirpStack against KPN", "", *lines, ""] if lines else []
 
 
-def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) -> list[str]:
+def _analysis(
+    by_key: dict[str, list[Run]],
+    medians: dict[str, float | None],
+    overhead: dict[str, float] | None = None,
+    baseline: str | None = None,
+) -> list[str]:
     """The "what limits it" section, with this run's numbers filled in."""
 
     def rate(key: str) -> float | None:
@@ -665,6 +891,81 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
             f"{_fmt(cpu('postgresql-2-pipelined'))} instead of {_fmt(per_request)} µs of CPU "
             f"per delivery, {verdict}."
         )
+    before = rate("postgresql-2-baseline")
+    if before and pg and baseline:
+        lines.append(
+            f"- **Before and after**: the same load on the code of revision `{baseline}` "
+            f"(ingest answered ahead of FastAPI's middleware, uvicorn's private HTTP protocol "
+            f"subclassed) did {before:,.0f} deliveries/s, "
+            f"{_fmt(_median(round_shares(by_key, 'postgresql-2-baseline')))} % of bare "
+            f"(per round: "
+            f"{', '.join(f'{v:.0f}' for v in round_shares(by_key, 'postgresql-2-baseline'))} %), "
+            f"at {_fmt(cpu('postgresql-2-baseline'))} µs of CPU per delivery; now "
+            f"{pg:,.0f}/s and {_fmt(per_request)} µs, {100 * (pg / before - 1):+.0f} % in rate."
+        )
+    if overhead:
+        direct = overhead["endpoint called directly"]
+        routed = overhead["the service's FastAPI application"]
+        share = (
+            f", {100 * (routed - direct) / per_request:.0f} % of the {per_request:,.0f} µs "
+            "of CPU a stored delivery costs"
+            if per_request
+            else ""
+        )
+        lines.append(
+            f"- **Ingest as an ordinary route**: measured in process (CPU time, least of 20 "
+            f"blocks of 2,000 requests, a pipeline that only reads the body and answers), a "
+            f"delivery request costs {direct:.1f} µs handed to the endpoint directly, as before, "
+            f"and {routed:.1f} µs through the service's FastAPI application: its middleware "
+            f"(error handling, FastAPI's native telemetry and body limit, exceptions, exit "
+            f"stack), where a user's middleware goes, and the routing table, in which the "
+            f"delivery route comes first. That is {routed - direct:.1f} µs more{share}. With "
+            f"FastAPI's telemetry switched off ({overhead['the same, FastAPI telemetry off']:.1f}"
+            f" µs) most of it remains; a bare Starlette application takes "
+            f"{overhead['a bare Starlette application']:.1f} µs. The price of a route that "
+            f"CORS, OpenTelemetry or Sentry middleware sees, paid by the bare endpoint too."
+        )
+    first = rate("postgresql-2-ingest-first")
+    if first and pg:
+        lines.append(
+            f"- **Deliveries ahead of the middleware** (`serve --ingest-first`, off by "
+            f"default): {first:,.0f} deliveries/s "
+            f"({_fmt(_median(round_shares(by_key, 'postgresql-2-ingest-first')))} % of bare, "
+            f"{_fmt(cpu('postgresql-2-ingest-first'))} µs of CPU per delivery) against "
+            f"{pg:,.0f}/s ({_fmt(per_request)} µs) as an ordinary route, "
+            f"{100 * (first / pg - 1):+.0f} % in rate. The cost: middleware added to the "
+            f"application and FastAPI's telemetry never see a delivery, so it is an option "
+            f"for a service that has none."
+        )
+    shared = rate("postgresql-2-shared-socket")
+    if shared and pg:
+        shared_runs = by_key.get("postgresql-2-shared-socket", [])
+        split = _median([r.worker_split for r in pg_runs])
+        shared_split = _median([r.worker_split for r in shared_runs])
+        lines.append(
+            f"- **A socket per worker or uvicorn's worker manager**: the same application "
+            f"under `uvicorn --workers 2` (one listening socket both workers accept from) did "
+            f"{shared:,.0f} deliveries/s "
+            f"({_fmt(_median(round_shares(by_key, 'postgresql-2-shared-socket')))} % of bare, "
+            f"{100 * (shared / pg - 1):+.0f} % against a socket per worker), the busier "
+            f"worker holding {_fmt(shared_split)} % of wrk's connections (per round: "
+            f"{', '.join(_fmt(r.worker_split) for r in shared_runs)}) against "
+            f"{_fmt(split)} % with a socket per worker. uvicorn's manager would also have "
+            f"left the workers running after a kill -9 of the parent (its health-check pipe "
+            f"ends, nothing stops the worker), so `serve` keeps its own: the parent binds the "
+            f"address exclusively first, holds a lock named after it, keeps the workers' "
+            f"sockets, and each worker gets SIGTERM when the parent dies."
+        )
+    plain = rate("postgresql-2-plain-loop")
+    if plain and pg:
+        lines.append(
+            f"- **One write per response**: with uvicorn's own event loop (`--loop auto`), "
+            f"which writes a response's head and body in two system calls, the webhook did "
+            f"{plain:,.0f} deliveries/s "
+            f"({_fmt(_median(round_shares(by_key, 'postgresql-2-plain-loop')))} % of bare); "
+            f"the default loop (`webhook/eventloop.py`, chosen through uvicorn's public `loop` "
+            f"setting) did {pg:,.0f}/s, {100 * (pg / plain - 1):+.0f} %."
+        )
     unbatched = rate("postgresql-2-unbatched")
     if unbatched and pg and bare:
         lines.append(
@@ -682,9 +983,10 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
         )
     lines += [
         "- **What made the difference** (py-spy on a loaded worker, `bench/webhook_bench.py` "
-        "before and after each step): the route is answered by a plain ASGI handler ahead of "
-        "FastAPI's middleware, routing and dependency solving, which had cost as much CPU as "
-        "the delivery's own work; plain KPN packs are decoded and resolved in one pass "
+        "before and after each step): the route is a plain ASGI endpoint, which skips "
+        "FastAPI's request object, dependency solving and response validation (together as "
+        "much CPU as the delivery's own work; until this run it also skipped the middleware, "
+        "see above); plain KPN packs are decoded and resolved in one pass "
         "(`lora_emotion/_plain_pack.py`) instead of being validated twice; a fleet's few "
         "hundred distinct payloads are decoded once and remembered; a batch is one SQL "
         "statement with its rows as one jsonb parameter without null fields (one round trip, "
@@ -694,9 +996,8 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
         "instead of becoming two more readings; measurements, resolved records and the parsed "
         "delivery are named tuples (a 12-field measurement builds in 0.7 µs, 2.0 µs as a "
         "frozen dataclass, and a delivery makes seven such objects); a response's head and "
-        "body leave in one write (`webhook/protocol.py`; uvicorn made a system call for "
-        "each, and the bare endpoint's 204 has no body to write; measured alternately on "
-        "the same load, 6 and 13 % more deliveries/s in two runs); orjson writes the "
+        "body leave in one write (see above; the bare endpoint's 204 has no body to "
+        "write); orjson writes the "
         "answer and the kept headers. Then, measured by instructions (callgrind, the "
         "application driven in process against the real PostgreSQL writer, the difference "
         "between 4,000 and 8,000 deliveries) because the machine's noise hides steps of a "
@@ -723,15 +1024,22 @@ def _analysis(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
         "- **Earlier findings that still hold**: the foreign key from readings to deliveries "
         "doubled PostgreSQL's CPU per delivery and was dropped (readings only ever go in with "
         "their delivery, in one statement); a writer thread lost milliseconds per commit "
-        "waiting for the GIL, so PostgreSQL is written from the event loop; a socket per "
-        "worker (`SO_REUSEPORT`) balances connections; on SQLite, workers take turns on the "
+        "waiting for the GIL, so PostgreSQL is written from the event loop; on SQLite, "
+        "workers take turns on the "
         "write lock through `flock` rather than SQLite's sleeping busy handler.",
     ]
     return ["## What limits the rate", "", *(line for line in lines if line)]
 
 
 def write_report(
-    runs: list[Run], *, duration: float, connections: int, rounds: int, command: str
+    runs: list[Run],
+    *,
+    duration: float,
+    connections: int,
+    rounds: int,
+    command: str,
+    overhead: dict[str, float] | None = None,
+    baseline: str | None = None,
 ) -> str:
     by_key: dict[str, list[Run]] = {}
     for run in runs:
@@ -762,8 +1070,8 @@ def write_report(
         "ceiling is measured once before and once after.",
         "",
         "| scenario | workers | deliveries/s | % of bare | p50 ms | p99 ms | batch | "
-        "commit ms | CPU µs/req server | CPU µs/req PostgreSQL | lost |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "commit ms | CPU µs/req server | CPU µs/req PostgreSQL | busiest worker % | lost |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario in SCENARIOS:
         group = by_key.get(scenario.key)
@@ -783,31 +1091,35 @@ def write_report(
             f"{_fmt(_median([r.batch_mean for r in group]), 1)} | "
             f"{_fmt(_median([r.commit_ms for r in group]), 2)} | "
             f"{_fmt(_median([r.cpu_server_us for r in group]))} | "
-            f"{_fmt(_median([r.cpu_postgres_us for r in group]))} | {_fmt(lost)} |"
+            f"{_fmt(_median([r.cpu_postgres_us for r in group]))} | "
+            f"{_fmt(_median([r.worker_split for r in group]))} | {_fmt(lost)} |"
         )
     lines += [
         "",
         '"lost" counts deliveries wrk saw answered 2xx that were not in the store afterwards '
         '(must be 0). "batch" is the mean number of deliveries per commit and "commit ms" '
         "the mean duration of one commit, from the service's own metrics. CPU columns divide "
-        "the CPU time of the server's processes and of all PostgreSQL processes by the "
-        "requests served (PostgreSQL is shared with whatever else runs on the machine).",
+        "the CPU time of the server's processes and of PostgreSQL's by the requests served. "
+        "PostgreSQL's column counts its background processes and the backends connected to "
+        "the run's own database, not other databases' backends. \"busiest worker %\" is the "
+        "share of wrk's connections the busiest worker held, the median of a look every "
+        "second: 50 is an even split over two workers.",
         "",
         *_networks(by_key, medians),
-        *_analysis(by_key, medians),
+        *_analysis(by_key, medians, overhead, baseline),
         "",
         "## Every run",
         "",
         "| round | scenario | workers | deliveries/s | p50 ms | p99 ms | CPU µs/req server | "
-        "CPU µs/req PostgreSQL | failed | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU µs/req PostgreSQL | busiest worker % | failed | load avg |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         lines.append(
             f"| {run.round_number} | {run.scenario.label} | {run.scenario.workers} | "
             f"{_fmt(run.rate)} | {_fmt(run.p50_ms, 1)} | {_fmt(run.p99_ms, 1)} | "
             f"{_fmt(run.cpu_server_us)} | {_fmt(run.cpu_postgres_us)} | "
-            f"{run.failed} | {run.load_average:.2f} |"
+            f"{_fmt(run.worker_split)} | {run.failed} | {run.load_average:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -839,18 +1151,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--serve-bare", nargs=2, type=int, metavar=("PORT", "WORKERS"), help=argparse.SUPPRESS
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REVISION",
+        help="also run the webhook (PostgreSQL, 2 workers) from this git revision, side by side",
+    )
+    parser.add_argument("--serve-uvicorn", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--access-log", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
         port, workers = args.serve_bare
         serve_bare(port, workers, args.access_log)
         return 0
+    if args.serve_uvicorn:
+        serve_with_uvicorns_manager(args.port, args.workers, args.access_log)
+        return 0
     if shutil.which("wrk") is None:
         print("wrk is needed: apt-get install wrk", file=sys.stderr)
         return 2
-    scenarios = [s for s in SCENARIOS if not args.only or s.key in args.only]
+    scenarios = [
+        s
+        for s in SCENARIOS
+        if (not args.only or s.key in args.only) and (s.runner != "baseline" or args.baseline)
+    ]
     with tempfile.TemporaryDirectory(dir=ROOT / "bench", prefix=".run-") as tmp:
         workdir = Path(tmp)
+        baseline = baseline_tree(args.baseline, workdir) if args.baseline else None
         print("writing signed deliveries ...", file=sys.stderr)
         distinct = int(MAX_STORED_RATE * args.duration)
         bodies, warmup = {}, {}
@@ -872,6 +1200,7 @@ def main(argv: list[str] | None = None) -> int:
                     duration=args.duration,
                     connections=args.connections,
                     workdir=workdir,
+                    baseline=baseline,
                 )
                 run.round_number = round_number
                 runs.append(run)
@@ -880,16 +1209,22 @@ def main(argv: list[str] | None = None) -> int:
                     f"p50 {run.p50_ms:.1f} ms p99 {run.p99_ms:.1f} ms "
                     f"batch {_fmt(run.batch_mean, 1)} "
                     f"cpu {run.cpu_server_us:.0f}+{run.cpu_postgres_us:.0f} µs "
-                    f"failed {run.failed} stored {run.stored} acked {run.acknowledged}",
+                    f"failed {run.failed} stored {run.stored} acked {run.acknowledged} "
+                    f"busiest worker {_fmt(run.worker_split)} %",
                     file=sys.stderr,
                 )
     options = sys.argv[1:] if argv is None else argv
+    print("measuring the route's cost in process ...", file=sys.stderr)
+    overhead = route_overhead()
+    print(", ".join(f"{k} {v:.1f} µs" for k, v in overhead.items()), file=sys.stderr)
     report = write_report(
         runs,
         duration=args.duration,
         connections=args.connections,
         rounds=args.rounds,
         command=" ".join(["python bench/webhook_bench.py", *options]),
+        overhead=overhead,
+        baseline=args.baseline,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")

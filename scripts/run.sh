@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: the webhook on a local SQLite file, fed by a few
-# simulated relays (lora-emotion demo); it prints the API URL and a read token.
+# The main job on embedded defaults: the webhook on a fresh local SQLite file, fed by a few
+# simulated relays in real time (lora-emotion demo); it prints the dashboard URL first.
 # Creates .venv and installs the package on first use. Extra arguments go to the command.
 set -euo pipefail
 cd "$(dirname "$0")/.."

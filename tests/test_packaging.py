@@ -57,8 +57,10 @@ def test_the_wheel_carries_every_module_the_types_the_deploy_files_and_the_licen
         metadata = email.message_from_bytes(archive.read(metadata_name))
         licence = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
         assert archive.read(licence) == (ROOT / "LICENSE").read_bytes()
-        for deployed in DEPLOY.iterdir():
-            inside = f"lora_emotion/webhook/deploy/{deployed.name}"
+        # The deploy files (Grafana's in subdirectories) and the dashboard's static assets.
+        shipped = [*DEPLOY.rglob("*"), *(ROOT / "webhook" / "static").rglob("*")]
+        for deployed in (p for p in shipped if p.is_file()):
+            inside = f"lora_emotion/webhook/{deployed.relative_to(ROOT / 'webhook').as_posix()}"
             assert archive.read(inside) == deployed.read_bytes()
     expected = {
         f"lora_emotion/{path.relative_to(ROOT / 'src' / 'lora_emotion').as_posix()}"

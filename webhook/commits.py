@@ -46,6 +46,11 @@ parameter. That is one round trip and, in autocommit, one transaction; psycopg d
 value, and the server parses one text. It replaced ``COPY`` into a staging table followed by
 ``INSERT ... SELECT``, which took three round trips per batch. SQLite goes through SQLAlchemy
 Core statements and the sqlite3 cursor of SQLAlchemy's transaction.
+
+Why the PostgreSQL statement also notifies: the dashboard's live feed in every worker and on
+every host learns of committed deliveries from ``NOTIFY``, sent in the batch's own transaction
+(so at commit, never before), once per batch, in the same round trip. SQLite needs nothing:
+there the feed polls, and one writer at a time means ids are committed in order.
 """
 
 from __future__ import annotations
@@ -82,6 +87,7 @@ from .storage import (
 )
 
 __all__ = [
+    "NOTIFY_CHANNEL",
     "BatchWriter",
     "PostgresBatchWriter",
     "SQLiteBatchWriter",
@@ -90,6 +96,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("lora_emotion.webhook.commits")
+
+#: The channel every committed batch is announced on (the dashboard's live feed listens):
+#: ``low-high`` runs of the new delivery ids, comma-separated, in the batch's own transaction,
+#: so listeners learn of it exactly when it is visible. ``low-high~`` when the runs would not
+#: fit a notification (8000 bytes): a range that may hold other batches' ids as well.
+NOTIFY_CHANNEL = "lora_emotion_deliveries"
 
 #: Devices a process remembers having stored; past this the memory starts afresh.
 KNOWN_DEVICES_LIMIT = 100_000
@@ -480,8 +492,17 @@ WITH batch AS (
         AS d(urn text, dev_eui varchar, first_seen timestamptz)
     ORDER BY urn
     ON CONFLICT (urn) DO NOTHING
+), runs AS (
+    SELECT min(id) AS low, max(id) AS high
+    FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS run FROM inserted) AS numbered
+    GROUP BY run
+), notified AS (
+    SELECT pg_notify('{NOTIFY_CHANNEL}', CASE WHEN length(exact) <= 7900 THEN exact
+        ELSE (SELECT min(low) || '-' || max(high) || '~' FROM runs) END)
+    FROM (SELECT string_agg(low || '-' || high, ',' ORDER BY low) AS exact FROM runs) AS listed
+    WHERE exact IS NOT NULL
 )
-SELECT id, dedup_key FROM inserted
+SELECT id, dedup_key FROM inserted LEFT JOIN notified ON true
 """
 
 

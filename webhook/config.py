@@ -25,7 +25,7 @@ from pydantic_settings import (
 )
 
 from .alerts.rules import AlertSettings
-from .storage import MAX_PLUG_UUID_LENGTH
+from .schema import MAX_PLUG_UUID_LENGTH
 
 __all__ = ["CONFIG_ENV", "DEFAULT_DATABASE_URL", "Settings", "get_settings", "sqlalchemy_url"]
 

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from lora_emotion.errors import VerificationError
 
 from .config import Settings, get_settings
+from .session import SESSION_COOKIE, session_valid
 from .storage import Store
 
 __all__ = ["ReaderDep", "SettingsDep", "StoreDep", "require_reader"]
@@ -32,16 +33,20 @@ _bearer = HTTPBearer(auto_error=False, description="A token from LORA_EMOTION_RE
 
 
 async def require_reader(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    """Let the request through only with one of the configured read tokens.
+    """Let the request through only with one of the configured read tokens, or the dashboard's
+    session cookie (which a read token opened; see ``dashboard/session.py``).
 
     Raises:
         VerificationError: no bearer token, or not a configured one (401).
     """
     if not settings.read_tokens:
         raise VerificationError("the read API is closed: no tokens in LORA_EMOTION_READ_TOKENS")
+    if credentials is None and session_valid(settings, request.cookies.get(SESSION_COOKIE)):
+        return
     if credentials is None:
         raise VerificationError("missing bearer token (Authorization: Bearer <token>)")
     offered = credentials.credentials.encode("utf-8", "replace")

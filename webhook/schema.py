@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "MAX_PLUG_UUID_LENGTH",
     "Id",
     "UTCDateTime",
     "alert_deliveries",
@@ -43,7 +44,13 @@ __all__ = [
     "devices",
     "metadata",
     "readings",
+    "rollup_device_hour",
+    "rollup_label_hour",
+    "rollup_state",
 ]
+
+#: A Things-Plug-UUID is 36 characters; the store keeps up to this many of a destination name.
+MAX_PLUG_UUID_LENGTH = 128
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -182,4 +189,65 @@ alert_state = Table(
     Column("changed_at", UTCDateTime, nullable=False),
     Column("last_fired_at", UTCDateTime),
     PrimaryKeyConstraint("device", "rule", name="pk_alert_state"),
+)
+
+# The dashboard's rows (migration 6; why in docs/dashboard.md, "Indexes and rollups").
+_EMOTION_ROWS = readings.c.name.in_(["emotion", "confidence"])
+Index(
+    "ix_readings_emotion",
+    readings.c.device,
+    readings.c.time,
+    postgresql_include=["name", "string_value", "value", "delivery_id"],
+    postgresql_where=_EMOTION_ROWS,
+    sqlite_where=_EMOTION_ROWS,
+)
+_SUMMARY_ROWS = readings.c.name.like("count:%")
+Index(
+    "ix_readings_summary",
+    readings.c.device,
+    readings.c.time,
+    postgresql_include=["name", "value"],
+    postgresql_where=_SUMMARY_ROWS,
+    sqlite_where=_SUMMARY_ROWS,
+)
+_STATUS_ROWS = readings.c.name == "firmwareVersion"
+Index(
+    "ix_readings_status",
+    readings.c.device,
+    readings.c.time,
+    postgresql_where=_STATUS_ROWS,
+    sqlite_where=_STATUS_ROWS,
+)
+
+#: Emotion readings and confidence per device and hour, of deliveries up to the watermark.
+rollup_device_hour = Table(
+    "rollup_device_hour",
+    metadata,
+    Column("device", Text, nullable=False),
+    Column("hour", UTCDateTime, nullable=False),
+    Column("readings", Integer, nullable=False),
+    Column("confidence_sum", Float, nullable=False),
+    Column("confidence_count", Integer, nullable=False),
+    PrimaryKeyConstraint("hour", "device", name="pk_rollup_device_hour"),
+)
+
+#: Emotion readings per label and hour over the whole fleet, up to the watermark.
+rollup_label_hour = Table(
+    "rollup_label_hour",
+    metadata,
+    Column("hour", UTCDateTime, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("readings", Integer, nullable=False),
+    PrimaryKeyConstraint("hour", "label", name="pk_rollup_label_hour"),
+)
+
+#: Which deliveries the rollups hold: ids up to ``watermark``; ``pending`` is the newest id
+#: seen at ``pending_at``, folded in once no commit below it can still be in flight.
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("watermark", Id, nullable=False),
+    Column("pending", Id, nullable=False),
+    Column("pending_at", UTCDateTime, nullable=False),
 )

@@ -56,6 +56,8 @@ log = logging.getLogger("lora_emotion.webhook.server")
 
 #: The application factory uvicorn imports in each worker.
 APP_FACTORY = "lora_emotion.webhook.main:create_app"
+#: The same with deliveries answered ahead of the middleware (``--ingest-first``).
+INGEST_FIRST_FACTORY = "lora_emotion.webhook.main:create_ingest_first_app"
 
 
 def _describe(url: str) -> str:
@@ -75,6 +77,7 @@ def serve(
     access_log: bool = False,
     check: bool = False,
     loop: str = LOOP_FACTORY,
+    ingest_first: bool = False,
 ) -> int:
     """Run the webhook until it is stopped.
 
@@ -87,6 +90,8 @@ def serve(
         check: validate and migrate, then return without serving.
         loop: uvicorn's ``loop`` setting; the default writes each response in one piece
             (``webhook/eventloop.py``), ``auto`` is uvicorn's own choice.
+        ingest_first: answer deliveries ahead of the application's middleware
+            (:class:`~lora_emotion.webhook.main.IngestFirst`).
 
     Returns:
         The exit code.
@@ -126,7 +131,13 @@ def serve(
             return 0
         print(f"{summary}; listening on {listener.url} with {workers} worker(s)", file=sys.stderr)
         log_config = logging_config(settings.log_level, settings.log_format)
-        options = UvicornOptions(APP_FACTORY, True, log_config, access_log, loop)
+        options = UvicornOptions(
+            INGEST_FIRST_FACTORY if ingest_first else APP_FACTORY,
+            True,
+            log_config,
+            access_log,
+            loop,
+        )
         metrics_dir = None
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             metrics_dir = tempfile.mkdtemp(prefix="lora-emotion-metrics-")

@@ -49,7 +49,7 @@ from lora_emotion.networks.kpn import (
 )
 
 from .errors import StoreLimitError, StoreUnavailableError
-from .schema import deliveries, devices, readings
+from .schema import MAX_PLUG_UUID_LENGTH, deliveries, devices, readings
 
 __all__ = [
     "MAX_DECODE_ERROR_LENGTH",
@@ -80,9 +80,6 @@ CONFIDENCE_NAME = "confidence"
 # splits such a batch all the same, see commits.py). Device URNs: kpn.MAX_DEVICE_LENGTH.
 #: Measurement names and units (the read API's name parameter takes as many).
 MAX_NAME_LENGTH = 200
-#: A Things-Plug-UUID is 36 characters; the store keeps up to this many of a destination name
-#: (defined here, not in config, which imports the alerts, which import this module).
-MAX_PLUG_UUID_LENGTH = 128
 #: The codec's own messages are short; many undecodable payloads in one pack are cut here (the
 #: raw body keeps everything).
 MAX_DECODE_ERROR_LENGTH = 2_000

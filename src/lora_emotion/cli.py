@@ -14,6 +14,7 @@ when one is missing the command is still listed, and running it prints one line 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import re
@@ -85,12 +86,26 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+@functools.cache  # read once per process: each lookup scans the installed distributions
+def _declared_requirements() -> tuple[str, ...]:
+    try:
+        return tuple(metadata.requires(DISTRIBUTION) or ())
+    except metadata.PackageNotFoundError:  # run from a source tree without installing
+        return ()
+
+
+@functools.cache
+def _installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
 def _requirements_of(extras: Iterable[str]) -> list[str]:
     """The distributions ``extras`` of this package pull in, following self-references."""
-    try:
-        declared = metadata.requires(DISTRIBUTION) or []
-    except metadata.PackageNotFoundError:  # run from a source tree without installing
-        return []
+    declared = _declared_requirements()
     by_extra: dict[str, list[tuple[str, list[str]]]] = {}
     for line in declared:
         requirement, _, marker = line.partition(";")
@@ -118,13 +133,7 @@ def _requirements_of(extras: Iterable[str]) -> list[str]:
 
 def missing_distributions(extras: Iterable[str]) -> list[str]:
     """The distributions of ``extras`` that are not installed (empty when all are)."""
-    missing = []
-    for name in _requirements_of(extras):
-        try:
-            metadata.version(name)
-        except metadata.PackageNotFoundError:
-            missing.append(name)
-    return missing
+    return [name for name in _requirements_of(extras) if not _installed(name)]
 
 
 def install_command(extras: Sequence[str]) -> str:

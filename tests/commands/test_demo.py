@@ -45,6 +45,23 @@ def test_backfill_and_live_run_store_everything(
     sent = int(backfill.group(1)) + int(live.group(1))
     assert _count(database, "deliveries") == sent
     assert "read API" in out and "API docs" in out and str(database) in out
+    assert re.match(r"dashboard: http://127\.0\.0\.1:\d+/login#token=\S+\n", out)
+
+
+def test_each_run_starts_afresh_unless_told_to_keep(tmp_path: Path) -> None:
+    database = tmp_path / "demo.sqlite3"
+    with sqlite3.connect(database) as conn:
+        conn.execute("CREATE TABLE earlier_run (x)")
+    argv = ["demo", "--port", "0", "--database", str(database), "--devices", "1"]
+    quick = ["--backfill", "600", "--duration", "0", "--quiet", "--no-browser"]
+    assert main([*argv, *quick, "--keep"]) == 0
+    with sqlite3.connect(database) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert "earlier_run" in tables and "deliveries" in tables
+    assert main([*argv, *quick]) == 0
+    with sqlite3.connect(database) as conn:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    assert "earlier_run" not in tables and "deliveries" in tables
 
 
 def test_the_printed_token_opens_the_read_api_and_ctrl_c_stops_it(tmp_path: Path) -> None:
@@ -78,7 +95,7 @@ def test_the_printed_token_opens_the_read_api_and_ctrl_c_stops_it(tmp_path: Path
         assert set(seen) == {"api", "token", "backfill"}, seen
         auth = {"Authorization": f"Bearer {seen['token']}"}
         devices = httpx.get(seen["api"], headers=auth, timeout=10).json()["devices"]
-        assert len(devices) == 5, (seen["backfill"], devices)
+        assert len(devices) == 8, (seen["backfill"], devices)
         assert all(d["last_seen"] for d in devices)
         assert httpx.get(seen["api"], timeout=10).status_code == 401
         process.send_signal(signal.SIGINT)

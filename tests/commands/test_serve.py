@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from lora_emotion.webhook.migrations import MIGRATIONS
 
 from lora_emotion.cli import main
 
@@ -40,9 +41,7 @@ def test_check_migrates_the_default_store_and_exits(
     assert (tmp_path / "lora-emotion.sqlite3").is_file()
     err = capsys.readouterr().err
     assert "embedded SQLite file" in err
-    from lora_emotion.webhook.migrations import MIGRATIONS
-
-    assert f"schema version {MIGRATIONS[-1].version};" in err
+    assert f"schema version {MIGRATIONS[-1].version}" in err
 
 
 def test_check_reads_a_toml_file(

@@ -123,3 +123,14 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         main(["simulate", "--help"])
     text = capsys.readouterr().out
     assert "examples:" in text and "--load" in text and "--dry-run" in text
+
+
+def test_the_raw_client_is_for_load_on_http_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["simulate", "--client", "raw", "--count", "1"])
+    assert exited.value.code == 2  # a usage error
+    assert "--client raw is for --load" in capsys.readouterr().err
+    with live_webhook() as server:
+        assert main(["simulate", "--url", server.url, "--load", "--count", "5", "--json"]) == 0
+        load = json.loads(capsys.readouterr().out)
+        assert load["config"]["client"] == "raw" and load["retried"] == 0

@@ -77,7 +77,8 @@ function es5Sandbox(build, calls) {
     "[typeof Map, typeof Object.assign, typeof Array.from, typeof Math.trunc, typeof ''.padStart].join()",
     context
   );
-  vm.runInContext(fs.readFileSync(FILES[build], 'utf8'), context, { filename: FILES[build] });
+  // Strict mode too: a host may run the formatter so, and sloppy code can fail there.
+  vm.runInContext('"use strict";\n' + fs.readFileSync(FILES[build], 'utf8'), context, { filename: FILES[build] });
   context.__calls = JSON.stringify(calls);
   const out = vm.runInContext(
     'JSON.stringify(JSON.parse(__calls).map(function (c) { return this[c.fn](c.input); }, this))',
@@ -86,11 +87,31 @@ function es5Sandbox(build, calls) {
   return { stripped: check, answers: JSON.parse(out) };
 }
 
+// Runs the build in JS-Interpreter, an ECMAScript 5 interpreter written in JavaScript with
+// its own ES5 built-ins: a real ES5 engine, and a slow one like TTN's.
+function es5Interpreter(build, calls) {
+  const Interpreter = require(path.join(modules, 'js-interpreter'));
+  const program =
+    fs.readFileSync(FILES[build], 'utf8') +
+    '\nvar __out = JSON.stringify(JSON.parse(__calls).map(function (c) { return this[c.fn](c.input); }, this));';
+  const interpreter = new Interpreter(program, (engine, scope) => {
+    engine.setProperty(scope, '__calls', JSON.stringify(calls));
+  });
+  interpreter.run();
+  return JSON.parse(interpreter.getProperty(interpreter.globalObject, '__out'));
+}
+
 function answer(request) {
   try {
     if (request.fn === 'parseES5') {
-      acorn.parse(fs.readFileSync(FILES[request.build], 'utf8'), { ecmaVersion: 5, sourceType: 'script' });
+      const text = fs.readFileSync(FILES[request.build], 'utf8');
+      acorn.parse(text, { ecmaVersion: 5, sourceType: 'script' });
+      // A host may run formatters in strict mode: no with, octal literals, reserved names.
+      acorn.parse('"use strict";\n' + text, { ecmaVersion: 5, sourceType: 'script' });
       return { ok: true };
+    }
+    if (request.fn === 'es5Interpreter') {
+      return es5Interpreter(request.build, request.calls);
     }
     if (request.fn === 'es5Sandbox') {
       return es5Sandbox(request.build, request.calls);

@@ -4,8 +4,9 @@ The codec runs in node through ``codec_tool.js``: one long-lived process answers
 line by line (hypothesis examples), and a batch of many cases goes through one process over a
 JSON file, because starting node costs far more than a case does.
 
-Needs node and npm; acorn, js-yaml and terser come pinned from codecs/js/package-lock.json via
-``npm ci``. Outside CI a missing toolchain skips these tests; with CI=true it fails them.
+Needs node and npm; acorn, js-interpreter, js-yaml and terser come pinned from
+codecs/js/package-lock.json via ``npm ci``. Outside CI a missing toolchain skips these tests;
+with CI=true it fails them.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def node() -> str:
     if node_bin is None or npm_bin is None:
         _unavailable("node and npm are needed to run the JavaScript codec")
         raise AssertionError("unreachable")
-    needed = ("acorn", "js-yaml", "terser")
+    needed = ("acorn", "js-interpreter", "js-yaml", "terser")
     if not all((CODEC_DIR / "node_modules" / name).is_dir() for name in needed):
         try:
             subprocess.run(

@@ -249,11 +249,9 @@ def test_thingsml_edges_agree_with_python(node: str, build: str) -> None:
         assert agrees(answer, expected) is None, (payload, answer, expected)
 
 
-@pytest.mark.parametrize("build", BUILDS)
-def test_runs_without_the_es2015_library(node: str, build: str) -> None:
-    """acorn checks syntax only: run every vector where Map, Object.assign, Array.from, typed
-    arrays, Math.trunc, String.prototype.padStart ... do not exist, as in TTN's runtime."""
+def _all_vector_calls(build: str) -> list[dict[str, Any]]:
     calls = [_uplink(build, v["hex"], v["fport"]) for v in MESSAGES["vectors"] + THINGSML]
+    calls += [_uplink(build, v["hex"], v["fport"]) for v in MESSAGES["invalid"]]
     calls += [
         {
             "fn": "decodeDownlink",
@@ -266,8 +264,27 @@ def test_runs_without_the_es2015_library(node: str, build: str) -> None:
         for v in DOWNLINKS["downlinks"]
         if v["python"] is not None
     ]
+    return calls
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_runs_without_the_es2015_library(node: str, build: str) -> None:
+    """acorn checks syntax only: run every vector where Map, Object.assign, Array.from, typed
+    arrays, Math.trunc, String.prototype.padStart ... do not exist, as in TTN's runtime."""
+    calls = _all_vector_calls(build)
     [sandboxed] = run_batch(node, [{"fn": "es5Sandbox", "build": build, "calls": calls}])
     assert "thrown" not in sandboxed, sandboxed
     assert sandboxed["stripped"] == "undefined,undefined,undefined,undefined,undefined"
     plain = run_batch(node, [{**call, "build": build} for call in calls])
     assert sandboxed["answers"] == plain
+
+
+@pytest.mark.parametrize("build", BUILDS)
+def test_every_vector_in_an_es5_interpreter(node: str, build: str) -> None:
+    """JS-Interpreter (npm js-interpreter) is an ECMAScript 5 engine with only ES5 built-ins,
+    interpreted like TTN's runtime: every vector gives there what it gives under node."""
+    calls = _all_vector_calls(build)
+    [interpreted] = run_batch(node, [{"fn": "es5Interpreter", "build": build, "calls": calls}])
+    assert isinstance(interpreted, list), interpreted
+    plain = run_batch(node, [{**call, "build": build} for call in calls])
+    assert interpreted == plain

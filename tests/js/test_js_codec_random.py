@@ -392,3 +392,36 @@ def test_random_downlinks_agree_with_python_both_ways(node: str) -> None:
     for (payload, _), answer in zip(valid, encoded, strict=True):
         assert answer.get("bytes") == list(payload), (payload.hex(), answer)
     assert 500 < len(valid) < 2500  # both outcomes well represented
+
+
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=8)
+_NUMBER = st.one_of(
+    st.integers(-(2**64) + 1, 2**64 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+_RECORDS = st.lists(
+    st.builds(
+        Record,
+        n=st.one_of(st.none(), st.sampled_from(["temperature", "emotion", "x:y"]), _TEXT),
+        u=st.one_of(st.none(), st.sampled_from(["Cel", "%RH", "/"])),
+        v=st.one_of(st.none(), _NUMBER),
+        vs=st.one_of(st.none(), _TEXT),
+        vb=st.one_of(st.none(), st.booleans()),
+        vd=st.one_of(st.none(), st.binary(max_size=6)),
+        t=st.one_of(st.none(), _NUMBER),
+        bver=st.one_of(st.none(), st.integers(0, 20)),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=200)
+@given(records=_RECORDS, cut=st.integers(0, 60))
+def test_thingsml_packs_and_their_prefixes(js: NodeCodec, records: list[Record], cut: int) -> None:
+    """Any pack thingsml.encode writes (names become indexes where they match) decodes alike,
+    and so does every prefix of it (which is all errors but the whole)."""
+    payload = thingsml.encode(records)
+    for data in (payload, payload[:cut]):
+        answer = js.call("decodeUplink", {"bytes": list(data), "fPort": 1})
+        assert agrees(answer, reference(data, 1, REGISTRY)) is None

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import secrets
+import tomllib
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from lora_emotion.webhook.alerts.engine import Emotion, Evaluator, NewReading, RuleState
@@ -150,3 +155,20 @@ def test_label_set_fingerprint_mismatch_is_trouble() -> None:
     assert evaluator.evaluate(DEVICE, status(right), [], {}, NOW) == ([], [])
     alerts, _ = evaluator.evaluate(DEVICE, status(wrong), [], {}, NOW)
     assert f"device fingerprint {wrong}" in alerts[0].summary
+
+
+def test_the_examples_in_the_alerts_doc_are_valid_configuration() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", doc, re.DOTALL)
+    assert len(blocks) == 2
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    text = "\n".join(blocks).replace("whsec_<base64 of 32 random bytes>", secret)
+    settings = AlertSettings.model_validate(tomllib.loads(text)["alerts"])
+    assert [rule.kind for rule in settings.rules] == [
+        "sustained",
+        "sustained",
+        "change",
+        "silence",
+        "trouble",
+    ]
+    assert settings.channel_names() == ["mqtt", "pager", "email"]

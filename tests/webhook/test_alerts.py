@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import ssl
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -306,3 +307,26 @@ def test_email_over_tls_with_login(security: str, tmp_path: Any) -> None:
         assert "GET /deliveries/42" in body
     finally:
         sink.close()
+
+
+def test_every_reading_is_published_to_mqtt_when_asked(database_url: str) -> None:
+    require_mosquitto()
+    prefix = f"lora-emotion-test-{secrets.token_hex(4)}"
+    subscriber = Subscriber(f"{prefix}/readings/#")
+    alerting = {"mqtt": {"topic_prefix": prefix, "publish_readings": True}}
+    try:
+        with TestClient(create_app(_settings(database_url, alerting))) as client:
+            body = reading_body("surprise", 0.64, T0)
+            _post(client, body)
+            _post(client, body)  # a copy: stored once, published once
+            (message,) = wait_for(lambda: subscriber.payloads(), what="the readings")
+            time.sleep(0.3)
+            assert len(subscriber.messages) == 1
+    finally:
+        subscriber.close()
+    assert subscriber.messages[0][0] == f"{prefix}/readings/{DEVICE}"
+    assert message["device"] == DEVICE and message["delivery_id"] >= 1
+    assert {r["n"]: r.get("v", r.get("vs")) for r in message["readings"]} == {
+        "emotion": "surprise",
+        "confidence": 0.64,
+    }

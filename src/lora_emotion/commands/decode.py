@@ -1,5 +1,7 @@
-"""``lora-emotion decode PAYLOAD --port N``: an uplink payload (hex or base64) as SenML;
-``lora-emotion decode --network NETWORK FILE``: a saved webhook body, as the webhook stores it."""
+"""``lora-emotion decode PAYLOAD --port N``: an uplink payload (hex or base64) as SenML.
+
+With ``--network ttn|chirpstack|kpn FILE`` it decodes a saved webhook body instead.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +23,13 @@ EPILOG = """examples:
   lora-emotion decode 81A20067656D6F74696F6E03656861707079 --port 1
   lora-emotion decode 0B86E88E --port 17 --dev-eui 0004A30B001C2ABC --time now
   lora-emotion decode 0B86E88E --port 17 --format cbor
-  lora-emotion decode --network ttn uplink.json       # a saved webhook body
+  lora-emotion decode --network ttn uplink.json
   lora-emotion decode --network chirpstack - < up-event.json
 
 PAYLOAD is hex when it is an even number of hex digits (spaces, colons and 0x are
 ignored), otherwise base64 (standard or URL-safe alphabet, padding optional). Base64 that
 is also valid hex, such as ABCD, is read as hex: pass --base64 to mean base64.
+With --network, PAYLOAD is a file holding a saved webhook body (- for standard input).
 """
 
 

@@ -1,9 +1,11 @@
 """``lora-emotion demo``: the webhook on embedded SQLite with simulated relays feeding it.
 
 One process, one event loop: uvicorn serves the real application while the simulator posts
-to it over loopback HTTP, exactly as KPN Things would. First an hour of history is sent as fast
-as the webhook takes it (so there is something to look at at once), then the relays carry on
-in real time until the demo's duration is up or Ctrl-C.
+to it over loopback HTTP, exactly as KPN Things would. The first line printed is the live
+dashboard's address (with a one-click login for this run's token); then a few hours of history
+are sent as fast as the webhook takes it (so there is something to look at at once), and the
+relays carry on in real time, never ahead of the clock, until the duration is up or Ctrl-C.
+Each run starts from an empty database unless ``--keep`` says otherwise.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import asyncio
 import contextlib
 import importlib
 import ipaddress
+import os
 import secrets
 import socket
 import sys
 import time
+import webbrowser
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +34,25 @@ from ..simulator import StreamConfig
 from .simulate import progress_printer
 
 DEFAULT_DATABASE = Path("lora-emotion-demo.sqlite3")
-DASHBOARD_PATHS = ("/dashboard", "/dashboard/", "/ui", "/ui/")
 
 EPILOG = """\
 what it does:
-  1. starts the webhook on 127.0.0.1 with an embedded SQLite file, a fresh KPN shared secret
-     (known only to this process) and a fresh read token (printed), for this run only;
+  1. starts the webhook on 127.0.0.1 with an embedded SQLite file (emptied first unless
+     --keep), a fresh KPN shared secret (known only to this process) and a fresh read token,
+     for this run only; prints the dashboard's address first (opening it in a browser when
+     there is one), with the token in the link's #fragment so one click logs in;
   2. backfills --backfill seconds of history from --devices simulated relays, as fast as the
      webhook acknowledges it;
-  3. keeps the relays sending at --speed times real time for --duration seconds, or until
-     Ctrl-C; the webhook serves the read API meanwhile. The relays keep to the airtime
-     rules of the sketch (docs/arduino.md), so each one sends about once in 26 minutes of
-     its own time, sooner when its dominant emotion changes.
+  3. keeps the relays sending in real time (--speed 1) for --duration seconds, or until
+     Ctrl-C; the dashboard shows each delivery as it arrives. The relays keep to the airtime
+     rules of the sketch (docs/arduino.md), so each sends every minute or two on average,
+     in bursts, and less once its daily airtime is spent.
 
 examples:
   lora-emotion demo
   lora-emotion demo --devices 10 --mode reading --duration 600
-  lora-emotion demo --port 8080 --database /tmp/demo.sqlite3 --speed 10
+  lora-emotion demo --port 8080 --database /tmp/demo.sqlite3 --keep
+  lora-emotion demo --speed 10            # ten times faster than the clock (not real time)
   lora-emotion demo --duration 0          # backfill, print the summary, exit
 """
 
@@ -98,7 +104,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=DEFAULT_DATABASE,
         help=f"SQLite file, kept afterwards (default ./{DEFAULT_DATABASE})",
     )
-    parser.add_argument("--devices", type=int, default=5, help="simulated relays (default 5)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="add to the database file's existing data instead of starting it afresh",
+    )
+    parser.add_argument(
+        "--no-browser", action="store_true", help="do not open the dashboard in a browser"
+    )
+    parser.add_argument("--devices", type=int, default=8, help="simulated relays (default 8)")
     parser.add_argument(
         "--mode",
         choices=[m.name.lower() for m in Mode],
@@ -111,16 +125,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--backfill",
         type=_non_negative,
-        default=6 * 3600.0,
+        default=3 * 3600.0,
         metavar="S",
-        help="seconds of history sent at once at start (default 21600)",
+        help="seconds of history sent at once at start (default 10800)",
     )
     parser.add_argument(
         "--speed",
         type=_positive,
-        default=10.0,
+        default=1.0,
         metavar="X",
-        help="live clock speed (default 10: a relay may send about once in 26 min)",
+        help="live clock speed (default 1: real time)",
     )
     parser.add_argument(
         "--duration",
@@ -146,25 +160,36 @@ def _settings(args: argparse.Namespace, secret: str, token: str) -> Any:
     )
 
 
-def _where(base: str, token: str, args: argparse.Namespace, app: Any, fleet: Fleet) -> str:
-    paths = {getattr(route, "path", None) for route in app.routes}
+def _where(base: str, token: str, args: argparse.Namespace, fleet: Fleet) -> str:
     first = fleet.devices[0].identity.dev_eui
     auth = f"-H 'Authorization: Bearer {token}'"
     lines = [
+        f"dashboard: {base}/login#token={token}",
         f"lora-emotion demo: webhook on embedded SQLite {args.database.resolve()}",
         f"  KPN endpoint  {base}/uplinks/kpn",
         f"  read API      {base}/devices",
         f"  API docs      {base}/docs",
-    ]
-    dashboard = next((p for p in DASHBOARD_PATHS if p in paths), None)
-    if dashboard is not None:
-        lines.append(f"  dashboard     {base}{dashboard}")
-    lines += [
         f"  read token    {token}",
         f"  try           curl -s {auth} {base}/devices",
         f"                curl -s {auth} '{base}/devices/{first}/readings?order=desc&limit=20'",
     ]
     return "\n".join(lines)
+
+
+def _fresh(database: Path) -> None:
+    """Remove the demo's SQLite file and its journal files."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+
+
+def _open_browser(url: str) -> None:
+    # Only where someone is looking: an interactive terminal with a graphical session.
+    graphical = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    )
+    if sys.stdout.isatty() and graphical:
+        with contextlib.suppress(webbrowser.Error):
+            webbrowser.open(url, new=2)
 
 
 def _line(stats: RunStats) -> str:
@@ -179,6 +204,8 @@ async def _run(args: argparse.Namespace) -> int:
 
     webhook_main = importlib.import_module("lora_emotion.webhook.main")
     logs = importlib.import_module("lora_emotion.webhook.logs")
+    if not args.keep:
+        _fresh(args.database)
     secret: str = webhook_main.suggest_secret()
     token = args.token or secrets.token_urlsafe(32)
     app = webhook_main.create_app(_settings(args, secret, token))
@@ -227,7 +254,9 @@ async def _run(args: argparse.Namespace) -> int:
             epoch_s=now - args.backfill,
         )
     )
-    print(_where(base, token, args, app, fleet), flush=True)
+    print(_where(base, token, args, fleet), flush=True)
+    if not args.no_browser:
+        _open_browser(f"{base}/login#token={token}")
     url = base + "/uplinks/kpn"
     backfill_ms = int(args.backfill * 1000)
     try:

@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "or asyncio, writing each response in one piece; see docs/webhook.md)",
     )
     parser.add_argument(
+        "--ingest-first",
+        action="store_true",
+        help="answer KPN deliveries ahead of the application's middleware: faster, but "
+        "middleware and FastAPI's telemetry do not see them (docs/bench-webhook.md)",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="validate the configuration, migrate the store, exit"
     )
     parser.set_defaults(handler=run)
@@ -71,5 +77,6 @@ def run(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         check=args.check,
         loop=args.loop,
+        ingest_first=args.ingest_first,
     )
     return code

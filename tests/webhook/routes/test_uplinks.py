@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lora_emotion.webhook import metrics, schema
 from lora_emotion.webhook.config import Settings
-from lora_emotion.webhook.main import create_app
+from lora_emotion.webhook.main import IngestFirst, create_app
 from lora_emotion.webhook.storage import Store
 from sqlalchemy import func, select
 from starlette.middleware.cors import CORSMiddleware
@@ -446,3 +446,44 @@ def test_no_private_module_of_a_dependency_is_imported() -> None:
         for m in private.finditer(path.read_text())
     ]
     assert found == []
+
+
+def test_a_delivery_while_the_service_is_not_started_is_503(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}"))
+    body = payload_body()
+    # No lifespan: the pipeline is not set up, as before start-up or after shutdown.
+    response = TestClient(app).post("/uplinks/kpn", content=body, headers=signed_headers(body))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert "starting or stopping" in response.json()["detail"]
+
+
+def test_ingest_first_answers_deliveries_alike_but_ahead_of_the_middleware(
+    tmp_path: Path,
+) -> None:
+    """The opt-in shortcut: same answers and refusals; user middleware sees only the rest."""
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{tmp_path / 'store.sqlite3'}",
+            destinations={PLUG: [SECRET]},
+            read_tokens=[READ_TOKEN],
+        )
+    )
+    seen: list[tuple[str, str, int]] = []
+    app.add_middleware(RecordingMiddleware, seen=seen)
+    body = payload_body()
+    with TestClient(IngestFirst(app)) as client:
+        stored = client.post("/uplinks/kpn", content=body, headers=signed_headers(body))
+        again = client.post("/uplinks/kpn", content=body, headers=signed_headers(body))
+        refused = client.post(
+            "/uplinks/kpn", content=body, headers=signed_headers(body, secret="x")
+        )
+        health = client.get("/healthz")
+    assert stored.status_code == 200 and stored.json()["status"] == "stored"
+    assert again.json()["status"] == "duplicate"
+    assert again.json()["delivery_id"] == stored.json()["delivery_id"]
+    assert (
+        refused.status_code == 401 and refused.headers["www-authenticate"] == "Things-Message-Token"
+    )
+    assert health.status_code == 200
+    assert seen == [("GET", "/healthz", 200)]
