@@ -57,7 +57,7 @@ from lora_emotion.webhook.schema import readings as readings_table
 from lora_emotion.webhook.storage import create_store
 from sqlalchemy import text
 
-from lora_emotion.kpn import delivery_body, message_token, raw_payload_records
+from lora_emotion.networks.kpn import delivery_body, message_token, raw_payload_records
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

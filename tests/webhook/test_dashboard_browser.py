@@ -177,6 +177,15 @@ def test_dashboard_in_a_real_browser(server: ServerProcess) -> None:
         page.select_option("#device-range", "30d")
         page.wait_for_selector("body[data-ready=true]")
 
+        # The demo's link logs a fresh browser in with one click, and the token leaves the
+        # address bar.
+        other = browser.new_context().new_page()
+        other.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        other.goto(f"{server.url}/login#token={READ_TOKEN}")
+        other.wait_for_selector("body[data-ready=true]", timeout=15_000)
+        assert READ_TOKEN not in other.url and urlsplit(other.url).path == "/"
+        other.context.close()
+
         # The API docs render from packaged assets with nothing but loopback reachable.
         page.goto(server.url + "/docs")
         page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from psycopg.rows import namedtuple_row
 from sqlalchemy import Engine, select
 
 from lora_emotion.networks.kpn import EMOTION_NAME
@@ -94,6 +95,22 @@ def _event(delivery: Any, emotion: str | None, confidence: float | None) -> dict
         "emotion": emotion,
         "confidence": confidence,
     }
+
+
+# The events of a batch of delivery ids in one statement (the live path on PostgreSQL); the
+# newest emotion reading of each and its confidence come from the readings' primary key.
+_PG_EVENTS = """
+SELECT d.id, d.device, d.received_at, d.event_time, d.kind, d.decode_status, d.fport,
+    d.payload, d.reading_count,
+    (SELECT r.string_value FROM readings AS r
+     WHERE r.delivery_id = d.id AND r.name = 'emotion' AND r.string_value IS NOT NULL
+     ORDER BY r.time DESC, r.seq DESC LIMIT 1) AS emotion,
+    (SELECT r.value FROM readings AS r
+     WHERE r.delivery_id = d.id AND r.name = 'confidence' AND r.value IS NOT NULL
+     ORDER BY r.time DESC, r.seq DESC LIMIT 1) AS confidence
+FROM deliveries AS d
+WHERE d.id = ANY(%(ids)s)
+"""
 
 
 def load_events(engine: Engine, ids: Sequence[int]) -> dict[int, bytes]:
@@ -260,7 +277,13 @@ class Feed:
                     self.ready.set()
                     delay = 0.5
                     pending: asyncio.Queue[str] = asyncio.Queue()
-                    fetcher = asyncio.create_task(self._fetch_notified(pending))
+                    fetching = await psycopg.AsyncConnection.connect(
+                        conninfo,
+                        autocommit=True,
+                        application_name="lora-emotion-feed",
+                        row_factory=namedtuple_row,
+                    )
+                    fetcher = asyncio.create_task(self._fetch_notified(pending, fetching))
                     try:
                         async for notice in conn.notifies():
                             pending.put_nowait(notice.payload)
@@ -270,6 +293,7 @@ class Feed:
                         fetcher.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await fetcher
+                        await fetching.close()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -293,7 +317,9 @@ class Feed:
             self._publish(ids, events)
             self.newest = max(self.newest, ids[-1])
 
-    async def _fetch_notified(self, pending: asyncio.Queue[str]) -> None:
+    async def _fetch_notified(
+        self, pending: asyncio.Queue[str], conn: psycopg.AsyncConnection[Any]
+    ) -> None:
         while True:
             payloads = [await pending.get()]
             while not pending.empty():
@@ -308,8 +334,13 @@ class Feed:
                 for low, high in runs:
                     ordered.extend(range(low, high + 1))
             wanted = [i for i in ordered if i not in self._position]
-            events = await asyncio.to_thread(load_events, self._engine, wanted)
-            self._publish(wanted, events)
+            if wanted:
+                # On the event loop, like the batch writer: a thread would wait for the GIL
+                # behind the requests the loop is parsing (see commits.py).
+                cursor = await conn.execute(_PG_EVENTS, {"ids": wanted})
+                rows = await cursor.fetchall()
+                events = {r.id: orjson.dumps(_event(r, r.emotion, r.confidence)) for r in rows}
+                self._publish(wanted, events)
 
     # --- subscribing --------------------------------------------------------------------------
 

@@ -195,8 +195,9 @@ def _readings_of(conn: Connection, ids: list[int], names: list[str] | None = Non
 def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) -> list[DeviceRow]:
     """Every device (up to ``limit``, in URN order) with what the fleet page shows.
 
-    One statement with three index probes per device (newest delivery, newest emotion reading,
-    newest status), then the readings of those deliveries by key, and the last 24 hours per
+    One statement with five index probes per device (newest delivery; the newest emotion
+    reading's label and time and the newest confidence, which the partial index answers alone;
+    the newest status), then that status message's readings by key, and the last 24 hours per
     hour (see :func:`_device_hours`).
     """
     now = now or datetime.now(UTC)
@@ -208,18 +209,11 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
         statuses[r.device][r.name] = r.string_value if r.value is None else r.value
         status_times[r.device] = r.time
     first_hour = int(now.timestamp()) // HOUR - 23
-    counts: dict[str, list[int]] = defaultdict(lambda: [0] * 24)
-    sums: dict[str, list[float]] = defaultdict(lambda: [0.0] * 24)
-    confidences: dict[str, list[int]] = defaultdict(lambda: [0] * 24)
-    for device, hour, n, total, n_conf in _device_hours(conn, first_hour):
-        slot = hour - first_hour
-        if 0 <= slot < 24:
-            counts[device][slot] += n
-            sums[device][slot] += total
-            confidences[device][slot] += n_conf
+    per_device = _device_hours(conn, first_hour)
+    empty: _Hours = ([0] * 24, [0.0] * 24, [0] * 24)
     result = []
     for r in rows:
-        hourly = counts.get(r.urn, [0] * 24)
+        hourly, sums, confidences = per_device.get(r.urn, empty)
         total = sum(hourly)
         interval = DAY / total if total >= 2 else None
         limit_s = max(SILENCE_FACTOR * interval, SILENCE_FLOOR_S) if interval else DAY
@@ -235,12 +229,8 @@ def fleet(conn: Connection, *, now: datetime | None = None, limit: int = 5_000) 
                 emotion_time=_aware(r.emotion_time),
                 hourly_readings=hourly,
                 hourly_confidence=[
-                    (s / n if n else None)
-                    for s, n in zip(
-                        sums.get(r.urn, [0.0] * 24),
-                        confidences.get(r.urn, [0] * 24),
-                        strict=True,
-                    )
+                    (total_c / n if n else None)
+                    for total_c, n in zip(sums, confidences, strict=True)
                 ],
                 status=statuses.get(r.urn, {}),
                 status_time=status_times.get(r.urn),
@@ -261,9 +251,13 @@ def _aware(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int, float, int]]:
-    """(device, epoch hour, emotion readings, confidence sum, confidence count) from
-    ``first_hour`` on.
+#: Per device: emotion readings, confidence sums and confidence counts of 24 hours.
+_Hours = tuple[list[int], list[float], list[int]]
+
+
+def _device_hours(conn: Connection, first_hour: int) -> dict[str, _Hours]:
+    """Each device's emotion readings, confidence sum and count per hour, from ``first_hour``
+    (seconds since the epoch / 3600) for 24 hours.
 
     From the rollup alone once it holds anything: the fleet page's bars are per hour, at most
     a rollup interval plus ``SETTLE_S`` behind, and the page adds live deliveries itself.
@@ -272,7 +266,14 @@ def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int
     come from ``readings``.
     """
     since = datetime.fromtimestamp(first_hour * HOUR, UTC)
-    out: list[tuple[str, int, int, float, int]] = []
+    out: dict[str, _Hours] = {}
+
+    def hours_of(device: str) -> _Hours:
+        found = out.get(device)
+        if found is None:
+            found = out[device] = ([0] * 24, [0.0] * 24, [0] * 24)
+        return found
+
     if watermark(conn):
         rolled = rollup_device_hour.c
         # One row per hour with its devices as arrays, in the key's (hour, device) order, so
@@ -290,11 +291,14 @@ def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int
             .group_by(rolled.hour)
         )
         for when, names, counts, sums, ns in conn.execute(query):
-            hour = int(when.timestamp()) // HOUR
-            out.extend(
-                (device, hour, n, total, k)
-                for device, n, total, k in zip(names, counts, sums, ns, strict=True)
-            )
+            slot = int(when.timestamp()) // HOUR - first_hour
+            if not 0 <= slot < 24:
+                continue
+            for device, n, total, k in zip(names, counts, sums, ns, strict=True):
+                hours = hours_of(device)
+                hours[0][slot] += n
+                hours[1][slot] += total
+                hours[2][slot] += k
         return out
     c = readings.c
     bucket = epoch_bucket(c.time, HOUR).label("bucket")
@@ -310,7 +314,12 @@ def _device_hours(conn: Connection, first_hour: int) -> list[tuple[str, int, int
         .group_by(c.device, bucket)
     )
     for r in conn.execute(tail):
-        out.append((r.device, int(r.bucket), int(r.n), float(r.s), int(r.k)))
+        slot = int(r.bucket) - first_hour
+        if 0 <= slot < 24:
+            hours = hours_of(r.device)
+            hours[0][slot] += int(r.n)
+            hours[1][slot] += float(r.s)
+            hours[2][slot] += int(r.k)
     return out
 
 

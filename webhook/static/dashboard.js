@@ -167,6 +167,7 @@
   }
 
   function drawMix() {
+    if (!state.mix) return;
     const { hours, labels } = state.mix;
     const names = Object.keys(labels);
     legend("mix-legend", names);
@@ -292,6 +293,7 @@
 
   function drawTimeline() {
     const t = state.timeline;
+    if (!t) return; // not loaded yet (a resize can come first)
     drawBand(t);
     const names = Object.keys(t.labels);
     legend("timeline-legend", names);
@@ -386,6 +388,7 @@
   }
 
   async function showDevice(urn) {
+    if (state.device !== urn) state.timeline = null;
     state.device = urn;
     document.getElementById("fleet-view").hidden = true;
     document.getElementById("device-view").hidden = false;
