@@ -794,9 +794,9 @@ def _networks(by_key: dict[str, list[Run]], medians: dict[str, float | None]) ->
             f"{share:.0f} % of KPN's deliveries/s in the same rounds (median; per round: "
             f"{', '.join(f'{value:.0f}' for value in ratios)} %; "
             f"{'met' if share >= 90 else 'not met'}: the target is within 10 %). Its server "
-            f"CPU per uplink is {_fmt(cpu)} µs against KPN's {_fmt(kpn_cpu)} µs: its body is "
-            f"about seven times as long (JSON of {{name: value}} objects with radio metadata, "
-            f"kept byte for byte), read by a one-pass reader like KPN's."
+            f"CPU per uplink is {_fmt(cpu)} µs against KPN's {_fmt(kpn_cpu)} µs, for a body "
+            f"about seven times as long as KPN's (some 700 bytes of JSON with the radio "
+            f"metadata, read by a one-pass reader as KPN's packs are, and kept byte for byte)."
         )
     return ["## The Things Stack and ChirpStack against KPN", "", *lines, ""] if lines else []
 
@@ -1057,7 +1057,8 @@ def write_report(
         f"warm-up, {rounds} interleaved round(s), medians shown; loopback only",
         '- deliveries: unique signed KPN "Raw LoRa payload" bodies (both SenML layouts) of '
         f"compact readings from {DEVICES:,} devices; each stores 1 delivery and 2 readings "
-        "(emotion, confidence)",
+        "(emotion, confidence). The Things Stack and ChirpStack scenarios send the same "
+        "uplinks as those networks post them (uplink messages, up events) with a bearer token",
         "- logging: the shipped configuration (JSON logs at INFO, no access log) unless the "
         "row says otherwise",
         "",

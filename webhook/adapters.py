@@ -12,7 +12,7 @@ application that is not configured.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import parse_qs
 
 from lora_emotion.errors import VerificationError
@@ -23,8 +23,10 @@ from lora_emotion.networks.credentials import ApplicationTokens, presented_token
 from lora_emotion.networks.kpn import Delivery, parse_delivery, verify_token
 from lora_emotion.networks.ttn import parse_message
 
-from .config import Settings
 from .errors import UnknownDestinationError, UnsupportedMediaTypeError
+
+if TYPE_CHECKING:  # config imports the alerts, which import the store, which imports config
+    from .config import Settings
 
 __all__ = [
     "JSON_MEDIA_TYPES",

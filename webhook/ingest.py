@@ -40,7 +40,10 @@ MAX_HEADER_LENGTH = 8_192
 _KEPT_HEADERS = frozenset(
     {
         b"content-type",
+        # The Things Stack: its cluster, and where this device's downlinks can be queued.
         b"x-tts-domain",
+        b"x-downlink-push",
+        b"x-downlink-replace",
         b"user-agent",
         b"x-forwarded-for",
         b"x-real-ip",
@@ -48,7 +51,9 @@ _KEPT_HEADERS = frozenset(
         b"forwarded",
     }
 )
-_NEVER_KEPT = frozenset({b"things-message-token", b"authorization", b"cookie", b"x-api-key"})
+_NEVER_KEPT = frozenset(
+    {b"things-message-token", b"authorization", b"cookie", b"x-api-key", b"x-downlink-apikey"}
+)
 _OUTCOME_BY_STATUS = {
     401: "unauthorized",
     403: "forbidden",
@@ -60,7 +65,7 @@ _OUTCOME_BY_STATUS = {
 
 def kept_headers(headers: Mapping[bytes, bytes]) -> dict[str, str]:
     """The request headers stored with a delivery: KPN's ``Things-*``, The Things Stack's
-    ``X-Tts-Domain`` and proxy headers.
+    ``X-Tts-Domain`` and downlink queue URLs, and proxy headers.
 
     ``headers`` maps lowercase names to values, as ASGI gives them. The message token and any
     credential header are never kept.

@@ -262,8 +262,9 @@ def listen(host: str, port: int, workers: int) -> Listener:
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            # Bound, not listening: the kernel hands connections only to listening sockets,
+            # so none waits on a worker that has not started; each worker listens as it starts.
             sock.bind((host, port))
-            sock.listen(BACKLOG)
     except OSError as exc:
         for sock in sockets:
             sock.close()

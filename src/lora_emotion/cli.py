@@ -44,6 +44,7 @@ COMMANDS: Final = (
     Command("decode", "decode an uplink payload into SenML"),
     Command("airtime", "time on air of an uplink per data rate"),
     Command("budget", "uplinks per day under the duty cycle and fair-use cap"),
+    Command("downlink", "encode a command downlink, or queue it at The Things Stack"),
     Command(
         "frame",
         "build or open a LoRaWAN 1.0.x data frame (MIC, FRMPayload encryption)",

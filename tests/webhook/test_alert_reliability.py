@@ -3,6 +3,8 @@ reached, a rule file with a mistake."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import re
 import subprocess
@@ -21,6 +23,7 @@ from alert_support import (
     require_mosquitto,
     wait_for,
 )
+from conftest import reset_postgres
 from fastapi.testclient import TestClient
 from lora_emotion.webhook.config import Settings
 from lora_emotion.webhook.main import create_app
@@ -197,3 +200,41 @@ def test_an_invalid_rule_file_is_refused_at_start(tmp_path: Path) -> None:
     assert "alert rule 'angry-often' (alerts.rules[0]), field 'k'" in result.stderr
     assert "k (7) is more than n (5)" in result.stderr
     assert not (tmp_path / "store.sqlite3").exists()  # refused before anything started
+
+
+def test_two_workers_storing_one_device_alternate_firing_and_resolved(postgres_url: str) -> None:
+    """Deliveries of one device through two workers at once: the device lock makes the rule's
+    transitions strictly alternate, never two firings in a row."""
+    reset_postgres(postgres_url)
+    alerting = {
+        "rules": [{"name": "mood", "kind": "change", "to": ["sad"], "cooldown_s": 0}],
+        **FAST_RETRIES,
+    }
+    bodies = [reading_body("sad" if step % 3 else "happy", 0.9, T0 + step) for step in range(150)]
+
+    async def post_all(url: str) -> list[int]:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            semaphore = asyncio.Semaphore(16)
+
+            async def post(body: bytes) -> int:
+                async with semaphore:
+                    answer = await client.post(
+                        "/uplinks/kpn", content=body, headers=signed_headers(body)
+                    )
+                    return answer.status_code
+
+            return list(await asyncio.gather(*(post(b) for b in bodies)))
+
+    with ServerProcess(
+        postgres_url, workers=2, env={"LORA_EMOTION_ALERTS": json.dumps(alerting)}
+    ) as server:
+        assert set(asyncio.run(post_all(server.url))) == {200}
+    store = create_store(postgres_url)
+    try:
+        with store.read_engine.connect() as conn:
+            statuses = list(conn.execute(select(alerts.c.status).order_by(alerts.c.id)).scalars())
+    finally:
+        store.dispose()
+    assert statuses, "no alert at all"
+    assert statuses[0] == "firing"
+    assert all(a != b for a, b in itertools.pairwise(statuses)), statuses

@@ -162,7 +162,7 @@ def _plain_uplink(document: dict[str, Any]) -> NetworkUplink | None:
                 return None
             try:
                 payload = binascii.a2b_base64(text, strict_mode=True)
-            except binascii.Error:
+            except ValueError:  # binascii.Error, or text that is not ASCII
                 return None
     return NetworkUplink(
         network="chirpstack",

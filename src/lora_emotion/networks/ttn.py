@@ -21,13 +21,15 @@ import binascii
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from ..errors import DecodeError, EncodeError
 from .fields import Fields, dev_eui_of, format_time, load_object, parse_time, plain_time
 from .uplink import NetworkUplink, OtherEvent, RadioMetadata
 
-__all__ = ["MESSAGE_TYPES", "message_body", "parse_message"]
+__all__ = ["MESSAGE_TYPES", "DownlinkRequest", "downlink_request", "message_body", "parse_message"]
 
 #: The message fields of an application webhook other than ``uplink_message``; a message names
 #: its type by carrying one of them.
@@ -46,6 +48,14 @@ MESSAGE_TYPES: Final = (
 _MAX_FCNT: Final = 2**32 - 1
 _DURATION_RE: Final = re.compile(r"(\d{1,12})(?:\.(\d{1,9}))?s")
 _DEV_EUI_RE: Final = re.compile(r"[0-9A-Fa-f]{16}")
+# The downlink queue operation paths of an application webhook (The Things Stack's
+# "Scheduling Downlinks"): what X-Downlink-Push and X-Downlink-Replace carry.
+_QUEUE_PATH_RE: Final = re.compile(
+    r"/api/v3/as/applications/[^/]+/webhooks/[^/]+/devices/[^/]+/down/(push|replace)"
+)
+_PRIORITIES: Final = frozenset(
+    {"LOWEST", "LOW", "BELOW_NORMAL", "NORMAL", "ABOVE_NORMAL", "HIGH", "HIGHEST"}
+)
 _WHAT: Final = "a The Things Stack webhook message"
 
 
@@ -266,7 +276,7 @@ def _plain_uplink(document: dict[str, Any]) -> NetworkUplink | None:
             return None
         try:
             payload = binascii.a2b_base64(text, strict_mode=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not ASCII
             return None
     eui = eui.upper()
     return NetworkUplink(
@@ -429,3 +439,75 @@ def message_body(
     if simulated:
         document["simulated"] = True
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class DownlinkRequest:
+    """An HTTP request that queues a downlink at The Things Stack.
+
+    Attributes:
+        url: the device's downlink queue URL (``.../down/push`` or ``.../down/replace``).
+        headers: ``Authorization: Bearer <API key>`` and the content type.
+        body: the JSON body.
+    """
+
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    body: bytes
+
+
+def downlink_request(
+    queue_url: str,
+    api_key: str,
+    payload: bytes,
+    *,
+    fport: int,
+    priority: str = "NORMAL",
+    confirmed: bool = False,
+) -> DownlinkRequest:
+    """The request that pushes (or replaces the queue with) one downlink, as TTS documents it.
+
+    ``queue_url`` is what The Things Stack sends in ``X-Downlink-Push`` (or
+    ``X-Downlink-Replace``) with every webhook message of the device: its cluster, application,
+    webhook and device are in the path. ``api_key`` needs the right to write downlinks
+    (``X-Downlink-Apikey`` carries such a key when the webhook has one).
+
+    Raises:
+        EncodeError: a URL that is not such a queue URL (or not https, except on loopback), an
+            empty key, an FPort outside 1..223, an unknown priority or an empty payload.
+    """
+    parts = urlsplit(queue_url)
+    loopback = parts.hostname in ("127.0.0.1", "::1", "localhost")
+    if parts.scheme not in ("https", "http") or (parts.scheme == "http" and not loopback):
+        raise EncodeError(f"{queue_url!r} is not an https URL", field="queue_url")
+    if not _QUEUE_PATH_RE.fullmatch(parts.path):
+        raise EncodeError(
+            f"{parts.path!r} is not a downlink queue path "
+            "(/api/v3/as/applications/<app>/webhooks/<webhook>/devices/<device>/down/push)",
+            field="queue_url",
+        )
+    if not api_key.strip():
+        raise EncodeError("an API key with the right to write downlinks is needed", field="api_key")
+    if isinstance(fport, bool) or not isinstance(fport, int) or not 1 <= fport <= 223:
+        raise EncodeError(f"{fport!r} is not an application FPort 1..223", field="fport")
+    if priority not in _PRIORITIES:
+        raise EncodeError(
+            f"{priority!r} is not one of {', '.join(sorted(_PRIORITIES))}", field="priority"
+        )
+    if not payload:
+        raise EncodeError("a downlink needs a payload", field="payload")
+    downlink: dict[str, Any] = {
+        "f_port": fport,
+        "frm_payload": base64.b64encode(payload).decode("ascii"),
+        "priority": priority,
+    }
+    if confirmed:
+        downlink["confirmed"] = True
+    return DownlinkRequest(
+        url=queue_url,
+        headers={
+            "Authorization": f"Bearer {api_key.strip()}",
+            "Content-Type": "application/json",
+        },
+        body=json.dumps({"downlinks": [downlink]}, separators=(",", ":")).encode("utf-8"),
+    )

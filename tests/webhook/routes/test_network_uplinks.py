@@ -38,6 +38,10 @@ VECTORS = json.loads(
     (Path(__file__).resolve().parents[2] / "vectors" / "messages.json").read_text("utf-8")
 )
 TIME = 1_700_000_000.5
+PUSH_URL = (
+    "https://eu1.cloud.thethings.network/api/v3/as/applications/emotion-app/webhooks/wh1"
+    "/devices/relay-7/down/push"
+)
 
 
 @pytest.fixture
@@ -141,7 +145,11 @@ def test_the_deliveries_api_names_the_network_and_its_metadata(client: TestClien
     sent = post_ttn(
         client,
         ttn_body(simulated=True, airtime_s=0.061696),
-        **{"X-Tts-Domain": "eu1.cloud.thethings.network"},
+        **{
+            "X-Tts-Domain": "eu1.cloud.thethings.network",
+            "X-Downlink-Push": PUSH_URL,
+            "X-Downlink-Apikey": "NNSXS.NOT-A-REAL-KEY",
+        },
     )
     delivery_id = sent.json()["delivery_id"]
     shown = client.get(f"/deliveries/{delivery_id}", headers=READ).json()
@@ -153,6 +161,9 @@ def test_the_deliveries_api_names_the_network_and_its_metadata(client: TestClien
     assert metadata["airtime_s"] == 0.061696 and metadata["gateways"] == 1
     assert "authorization" not in shown["headers"]
     assert shown["headers"]["x-tts-domain"] == "eu1.cloud.thethings.network"
+    assert shown["headers"]["x-downlink-push"] == PUSH_URL
+    assert "x-downlink-apikey" not in shown["headers"]
+    assert "NOT-A-REAL-KEY" not in json.dumps(shown)
     kpn = payload_body(base_time=TIME)
     kpn_id = client.post("/uplinks/kpn", content=kpn, headers=signed_headers(kpn)).json()
     shown = client.get(f"/deliveries/{kpn_id['delivery_id']}", headers=READ).json()
