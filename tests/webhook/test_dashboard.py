@@ -121,7 +121,10 @@ def test_docs_are_served_from_packaged_assets(client: TestClient) -> None:
 
 def _deliver_readings(deliver: Deliver) -> None:
     # Three readings of one device: happy 0.87 two hours ago and 30 minutes ago, sad 0.50 now.
-    for payload, at in ((HAPPY_87, NOW - 7200), (HAPPY_87, NOW - 1800), (SAD_50, NOW - 5)):
+    # Relative to this moment, not to NOW: the pages count hours back from the clock, and a
+    # long test session would otherwise move the readings out of the hours they are meant for.
+    now = time.time()
+    for payload, at in ((HAPPY_87, now - 7200), (HAPPY_87, now - 1800), (SAD_50, now - 5)):
         assert deliver(payload_body(payload, 16, base_time=at)).status_code == 200
 
 
@@ -192,7 +195,7 @@ def test_rollups_count_settled_deliveries_once(
     with store.read_engine.connect() as conn:
         assert queries.watermark(conn) == 3
     # One more reading after the watermark: rollup and readings add up, nothing twice.
-    assert deliver(payload_body(HAPPY_87, 16, base_time=NOW - 1)).status_code == 200
+    assert deliver(payload_body(HAPPY_87, 16, base_time=time.time() - 1)).status_code == 200
     after = client.get("/dashboard/api/mix").json()
     assert sum(after["labels"]["happy"]) == sum(before["labels"]["happy"]) + 1
     assert sum(after["labels"]["sad"]) == sum(before["labels"]["sad"])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,27 @@ def test_no_log_record_holds_a_suggested_secret(
     assert SUGGESTED.findall(capsys.readouterr().err) == []
 
 
+def _read_terminal(leader: int, seconds: float = 10.0) -> str:
+    """What the terminal shows, once it shows a suggested secret (or after ``seconds``).
+
+    A pty hands written bytes to its leader side asynchronously: on a loaded machine a single
+    read right after the flush can find nothing yet.
+    """
+    shown = b""
+    deadline = time.monotonic() + seconds
+    while not SUGGESTED.findall(shown.decode(errors="replace")):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([leader], [], [], left)
+        if ready:
+            try:
+                shown += os.read(leader, 65536)
+            except BlockingIOError:
+                continue
+    return shown.decode(errors="replace")
+
+
 def test_on_a_terminal_the_secret_is_shown_there_and_not_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,10 +75,7 @@ def test_on_a_terminal_the_secret_is_shown_there_and_not_logged(
             monkeypatch.setattr("sys.stderr", terminal)
             start_without_destinations(tmp_path)
             terminal.flush()
-            try:
-                shown = os.read(leader, 65536).decode()
-            except BlockingIOError:
-                shown = ""
+            shown = _read_terminal(leader)
     finally:
         os.close(leader)
     (secret,) = SUGGESTED.findall(shown)

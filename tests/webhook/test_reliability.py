@@ -79,14 +79,22 @@ def stored_keys(database_url: str) -> set[str]:
 
 
 async def post_all(
-    url: str, bodies: list[bytes], *, concurrency: int, stop: asyncio.Event | None = None
+    url: str,
+    bodies: list[bytes],
+    *,
+    concurrency: int,
+    stop: asyncio.Event | None = None,
+    results: dict[int, int | str] | None = None,
 ) -> dict[int, int | str]:
     """POST every body (signed), ``concurrency`` at a time, until ``stop`` is set.
+
+    ``results``, when given, is filled as answers arrive, so a caller can watch the progress.
 
     Returns:
         The status, or the name of the transport error, of every body that was sent.
     """
-    results: dict[int, int | str] = {}
+    if results is None:
+        results = {}
     pending = list(enumerate(bodies))
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=20) as client:
@@ -137,8 +145,16 @@ def test_kill_9_loses_no_acknowledged_delivery(database_url: str) -> None:
 
     async def load_then_kill() -> dict[int, int | str]:
         stop = asyncio.Event()
-        load = asyncio.create_task(post_all(server.url, bodies, concurrency=32, stop=stop))
-        await asyncio.sleep(1.5)
+        progress: dict[int, int | str] = {}
+        load = asyncio.create_task(
+            post_all(server.url, bodies, concurrency=32, stop=stop, results=progress)
+        )
+        # Kill once the load is well under way, however slow a busy machine makes it (bounded).
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not load.done():
+            if sum(1 for status in progress.values() if status == 200) > 300:
+                break
+            await asyncio.sleep(0.05)
         server.kill()  # mid-load: requests are in flight and batches are being committed
         stop.set()
         return await load
