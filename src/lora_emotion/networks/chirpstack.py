@@ -23,7 +23,16 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from ..errors import DecodeError, EncodeError
-from .fields import Fields, dev_eui_of, format_time, load_object, parse_time, plain_time
+from .fields import (
+    Fields,
+    dev_eui_of,
+    format_time,
+    load_object,
+    lora_rate,
+    parse_time,
+    plain_time,
+    strongest_gateway,
+)
 from .uplink import NetworkUplink, OtherEvent, RadioMetadata
 
 __all__ = ["EVENTS", "UPLINK_EVENT", "event_body", "parse_event"]
@@ -56,33 +65,14 @@ def _radio(document: Fields) -> RadioMetadata:
     )
 
 
-def _number(value: object) -> float | None:
-    kind = type(value)
-    return float(value) if kind is int or kind is float else None  # type: ignore[arg-type]
-
-
 def _plain_radio(document: dict[str, Any]) -> RadioMetadata | None:
     gateways = document.get("rxInfo", ())
-    if type(gateways) is not list and gateways != ():
+    strongest = strongest_gateway(gateways, ("rssi",))
+    if strongest is None:
         return None
-    best: dict[str, Any] | None = None
-    best_rssi = snr = None
-    for gateway in gateways:
-        if type(gateway) is not dict:
-            return None
-        rssi = gateway.get("rssi")
-        if rssi is None:
-            continue
-        rssi = _number(rssi)
-        if rssi is None:
-            return None
-        if best_rssi is None or rssi > best_rssi:
-            best, best_rssi = gateway, rssi
+    best, best_rssi, snr = strongest
     gateway_id = None
     if best is not None:
-        snr = best.get("snr")
-        if snr is not None and (snr := _number(snr)) is None:
-            return None
         gateway_id = best.get("gatewayId")
         if gateway_id is not None and type(gateway_id) is not str:
             return None
@@ -96,15 +86,10 @@ def _plain_radio(document: dict[str, Any]) -> RadioMetadata | None:
             return None
         lora = None if modulation is None else modulation.get("lora")
         if lora is not None:
-            if type(lora) is not dict:
+            rate = lora_rate(lora, "spreadingFactor")
+            if rate is None:
                 return None
-            spreading_factor, bandwidth = lora.get("spreadingFactor"), lora.get("bandwidth")
-            if spreading_factor is not None and not (
-                type(spreading_factor) is int and 5 <= spreading_factor <= 12
-            ):
-                return None
-            if bandwidth is not None and not (type(bandwidth) is int and 1 <= bandwidth <= 10**7):
-                return None
+            spreading_factor, bandwidth = rate
         frequency = tx.get("frequency")
         if frequency is not None and not (type(frequency) is int and 1 <= frequency <= 10**10):
             return None

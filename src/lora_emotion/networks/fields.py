@@ -314,5 +314,59 @@ class Fields:
             raise DecodeError(f"{_shorten(text)!r} is not base64", field=self.where(name)) from None
 
 
+def json_number(value: object) -> float | None:
+    """A JSON number as a float; ``None`` for anything else (bool included)."""
+    kind = type(value)
+    return float(value) if kind is int or kind is float else None  # type: ignore[arg-type]
+
+
+def strongest_gateway(
+    gateways: Any, rssi_keys: tuple[str, ...]
+) -> tuple[dict[str, Any] | None, float | None, float | None] | None:
+    """The gateway that heard an uplink best, its RSSI and SNR, for the one-pass readers.
+
+    ``rssi_keys`` are tried in order in each gateway's object. ``None`` where the list is not
+    of the shape the readers expect (the field-by-field reader then says what is wrong).
+    """
+    if type(gateways) is not list and gateways != ():
+        return None
+    best: dict[str, Any] | None = None
+    best_rssi = snr = None
+    for gateway in gateways:
+        if type(gateway) is not dict:
+            return None
+        rssi = None
+        for key in rssi_keys:
+            rssi = gateway.get(key)
+            if rssi is not None:
+                break
+        if rssi is None:
+            continue
+        rssi = json_number(rssi)
+        if rssi is None:
+            return None
+        if best_rssi is None or rssi > best_rssi:
+            best, best_rssi = gateway, rssi
+    if best is not None:
+        snr = best.get("snr")
+        if snr is not None and (snr := json_number(snr)) is None:
+            return None
+    return best, best_rssi, snr
+
+
+def lora_rate(lora: Any, spreading_factor_key: str) -> tuple[int | None, int | None] | None:
+    """A LoRa data rate's spreading factor and bandwidth; ``None`` where either is not valid."""
+    if type(lora) is not dict:
+        return None
+    spreading_factor, bandwidth = lora.get(spreading_factor_key), lora.get("bandwidth")
+    if spreading_factor is not None and not (
+        type(spreading_factor) is int and 5 <= spreading_factor <= 12
+    ):
+        return None
+    if bandwidth is not None and not (type(bandwidth) is int and 1 <= bandwidth <= 10**7):
+        return None
+    return spreading_factor, bandwidth
+
+
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."

@@ -26,7 +26,16 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from ..errors import DecodeError, EncodeError
-from .fields import Fields, dev_eui_of, format_time, load_object, parse_time, plain_time
+from .fields import (
+    Fields,
+    dev_eui_of,
+    format_time,
+    load_object,
+    lora_rate,
+    parse_time,
+    plain_time,
+    strongest_gateway,
+)
 from .uplink import NetworkUplink, OtherEvent, RadioMetadata
 
 __all__ = ["MESSAGE_TYPES", "DownlinkRequest", "downlink_request", "message_body", "parse_message"]
@@ -147,36 +156,14 @@ def _uplink(document: Fields, ids: Fields, application: str, *, now: float) -> N
     )
 
 
-def _number(value: object) -> float | None:
-    """A JSON number as a float; ``None`` for anything else (bool included)."""
-    kind = type(value)
-    return float(value) if kind is int or kind is float else None  # type: ignore[arg-type]
-
-
 def _plain_radio(message: dict[str, Any]) -> RadioMetadata | None:
     gateways = message.get("rx_metadata", ())
-    if type(gateways) is not list and gateways != ():
+    strongest = strongest_gateway(gateways, ("rssi", "channel_rssi"))
+    if strongest is None:
         return None
-    best: dict[str, Any] | None = None
-    best_rssi = snr = None
-    for gateway in gateways:
-        if type(gateway) is not dict:
-            return None
-        rssi = gateway.get("rssi")
-        if rssi is None:
-            rssi = gateway.get("channel_rssi")
-        if rssi is None:
-            continue
-        rssi = _number(rssi)
-        if rssi is None:
-            return None
-        if best_rssi is None or rssi > best_rssi:
-            best, best_rssi = gateway, rssi
+    best, best_rssi, snr = strongest
     gateway_id = None
     if best is not None:
-        snr = best.get("snr")
-        if snr is not None and (snr := _number(snr)) is None:
-            return None
         ids = best.get("gateway_ids")
         if ids is not None:
             if type(ids) is not dict:
@@ -194,15 +181,10 @@ def _plain_radio(message: dict[str, Any]) -> RadioMetadata | None:
             return None
         lora = None if data_rate is None else data_rate.get("lora")
         if lora is not None:
-            if type(lora) is not dict:
+            rate = lora_rate(lora, "spreading_factor")
+            if rate is None:
                 return None
-            spreading_factor, bandwidth = lora.get("spreading_factor"), lora.get("bandwidth")
-            if spreading_factor is not None and not (
-                type(spreading_factor) is int and 5 <= spreading_factor <= 12
-            ):
-                return None
-            if bandwidth is not None and not (type(bandwidth) is int and 1 <= bandwidth <= 10**7):
-                return None
+            spreading_factor, bandwidth = rate
         frequency = settings.get("frequency")
         if frequency is not None:
             if type(frequency) is str and frequency.isdigit() and len(frequency) <= 11:
