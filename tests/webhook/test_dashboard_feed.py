@@ -77,3 +77,18 @@ def test_a_stream_that_falls_behind_is_cut_off_not_waited_for(
         assert fast.queue.get_nowait()[0] == 4
 
     asyncio.run(run())
+
+
+def test_ids_noted_while_nobody_watched_are_replayed_to_a_resumed_stream(feed: Feed) -> None:
+    async def run() -> None:
+        feed._publish([1, 2], _events([1, 2]))
+        # No stream is open: the feed keeps the order without reading the events.
+        feed._note([4, 3])
+        assert feed.newest == 4
+        resumed = feed.subscribe(2)
+        assert resumed.backlog == [4, 3]
+        assert feed.subscribe(3).backlog == []
+        feed._publish([5], _events([5]))
+        assert resumed.queue.get_nowait()[0] == 5
+
+    asyncio.run(run())
