@@ -171,6 +171,7 @@ class Run:
     p99_ms: float
     failed: int
     cpu_server_us: float
+    cpu_postgres_us: float
     drained: int
     drain_s: float
     alerts: int = 0
@@ -245,10 +246,11 @@ def run_once(
             drain_s = time.monotonic() - drain_started
             trigger = Trigger(server.url, prefix, int(TRIGGER_RATE * duration), round_number)
             alerts_before = _alert_count(url)
-            before = cpu_seconds(server.process.pid)
+            database = url.rsplit("/", 1)[-1]
+            before = cpu_seconds(server.process.pid, database)
             trigger.thread.start()
             result = run_wrk(server.url, bodies, duration=duration, connections=connections)
-            after = cpu_seconds(server.process.pid)
+            after = cpu_seconds(server.process.pid, database)
             trigger.thread.join()
             time.sleep(2.0)
             created = _created(url) if rules else {}
@@ -275,6 +277,7 @@ def run_once(
         p99_ms=result["p99_us"] / 1000,
         failed=failed,
         cpu_server_us=1e6 * (after["server"] - before["server"]) / max(requests, 1),
+        cpu_postgres_us=1e6 * (after["postgres"] - before["postgres"]) / max(requests, 1),
         drained=drained,
         drain_s=drain_s,
         alerts=raised,
@@ -285,7 +288,7 @@ def run_once(
 def _row(run: Run) -> str:
     return (
         f"| {run.round_number} | {run.label} | {run.rate:,.0f} | {run.p50_ms:.1f} | "
-        f"{run.p99_ms:.1f} | {run.cpu_server_us:.0f} | {run.failed} | "
+        f"{run.p99_ms:.1f} | {run.cpu_server_us:.0f} | {run.cpu_postgres_us:.0f} | {run.failed} | "
         f"{run.alerts if run.rules else '-'} |"
     )
 
@@ -327,8 +330,8 @@ def write_report(runs: list[Run], *, command: str, duration: float, connections:
         "the alerts are evaluated, recorded and published to MQTT during the measurement.",
         "",
         "| round | configuration | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery "
-        "| failed | alerts raised (all rules) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| PostgreSQL CPU µs/delivery | failed | alerts raised (all rules) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *[_row(run) for run in runs],
         "",
         f"Median: {plain:,.0f}/s without rules, {ruled:,.0f}/s with 20 rules. With rules / "
