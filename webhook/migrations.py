@@ -396,6 +396,30 @@ GROUP BY d.urn, f.first
         )
 
 
+def _device_latest_rollup(conn: Connection) -> None:
+    # Why (docs/dashboard.md, "Indexes and rollups"): the fleet page probed three indexes per
+    # device for its newest delivery, emotion and confidence, and status, most of its time. The
+    # rollup job now keeps them per device (its ``latest`` row of ``rollup_state`` says up to
+    # which delivery, and ``gaps`` which ids below that it has not seen committed yet), and the
+    # page reads only the deliveries past that. No backfill: the job fills the table on its
+    # next run, and until then the page probes as before. The write path is unchanged.
+    metadata = MetaData()
+    Table(
+        "rollup_device_latest",
+        metadata,
+        Column("device", Text, primary_key=True),
+        Column("last_delivery_id", Id, nullable=False),
+        Column("last_seen", UTCDateTime, nullable=False),
+        Column("emotion", Text),
+        Column("emotion_time", UTCDateTime),
+        Column("confidence", Float),
+        Column("confidence_time", UTCDateTime),
+        Column("status_delivery", Id),
+        Column("status_time", UTCDateTime),
+    ).create(conn)
+    conn.execute(text("ALTER TABLE rollup_state ADD COLUMN gaps TEXT"))
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, deliveries and readings", _initial_tables),
     Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
@@ -404,6 +428,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "alerts, their outbox and rule states", _alerts),
     Migration(6, "dashboard: partial indexes and hourly rollups", _dashboard_indexes_and_rollups),
     Migration(7, "dashboard: each device's last 24 hours as one rollup row", _device_day_rollup),
+    Migration(8, "dashboard: each device's newest uplink, emotion, status", _device_latest_rollup),
 )
 
 

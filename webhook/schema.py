@@ -46,6 +46,7 @@ __all__ = [
     "readings",
     "rollup_device_day",
     "rollup_device_hour",
+    "rollup_device_latest",
     "rollup_label_hour",
     "rollup_state",
 ]
@@ -244,6 +245,23 @@ rollup_device_day = Table(
     Column("confidence", Text, nullable=False),
 )
 
+#: What the fleet page shows of each device, of the deliveries the ``rollup_state`` row
+#: ``latest`` names (migration 8), kept by the rollup job: its newest delivery by id (the last
+#: uplink), and its newest emotion, confidence and status-marker readings by time.
+rollup_device_latest = Table(
+    "rollup_device_latest",
+    metadata,
+    Column("device", Text, primary_key=True),
+    Column("last_delivery_id", Id, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("emotion", Text),
+    Column("emotion_time", UTCDateTime),
+    Column("confidence", Float),
+    Column("confidence_time", UTCDateTime),
+    Column("status_delivery", Id),
+    Column("status_time", UTCDateTime),
+)
+
 #: Emotion readings per label and hour over the whole fleet, up to the watermark.
 rollup_label_hour = Table(
     "rollup_label_hour",
@@ -254,8 +272,10 @@ rollup_label_hour = Table(
     PrimaryKeyConstraint("hour", "label", name="pk_rollup_label_hour"),
 )
 
-#: Which deliveries the rollups hold: ids up to ``watermark``; ``pending`` is the newest id
-#: seen at ``pending_at``, folded in once no commit below it can still be in flight.
+#: Which deliveries the rollups hold. Row ``hourly``: ids up to ``watermark``; ``pending`` is
+#: the newest id seen at ``pending_at``, folded in once no commit below it can still be in
+#: flight. Row ``latest`` (``rollup_device_latest``): ids up to ``watermark`` but those in
+#: ``gaps`` (a JSON array, migration 8), folded at ``pending_at``; ``pending`` is ``watermark``.
 rollup_state = Table(
     "rollup_state",
     metadata,
@@ -263,4 +283,5 @@ rollup_state = Table(
     Column("watermark", Id, nullable=False),
     Column("pending", Id, nullable=False),
     Column("pending_at", UTCDateTime, nullable=False),
+    Column("gaps", Text),
 )

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from conftest import Deliver
 from lora_emotion.webhook.dashboard import queries
@@ -25,9 +27,11 @@ from lora_emotion.webhook.schema import (
     readings,
     rollup_device_day,
     rollup_device_hour,
+    rollup_device_latest,
+    rollup_state,
 )
 from lora_emotion.webhook.storage import Store
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 from webhook_support import THINGSML_HAPPY, payload_body
 
 HOUR = 3600
@@ -266,5 +270,210 @@ def test_migration_7_fills_the_windows_of_a_folded_database(database_url: str) -
         assert busy.first_hour == hour - 23
         assert busy.readings.replace(" ", "") == ("[25," + "0," * 17 + "7," + "0," * 4 + "2]")
         assert busy.confidence.count("0.75") == 3
+    finally:
+        store.dispose()
+
+
+#: Devices of the randomized test: the fourth never sends an emotion, the fifth no confidence.
+DEVICES = [f"urn:dev:DEVEUI:0004A30B00F0010{n}" for n in range(5)]
+
+
+def _insert(conn: Connection, device: str, at: datetime, rows: list[tuple[Any, ...]]) -> int:
+    """A delivery of ``device`` received ``at``, with readings (name, time, value, text)."""
+    delivery_id = conn.execute(
+        insert(deliveries)
+        .values(
+            dedup_key=uuid.uuid4().hex,
+            plug_uuid="plug",
+            device=device,
+            received_at=at,
+            kind="payload",
+            decode_status="ok",
+            reading_count=len(rows),
+            headers="{}",
+            body=b"{}",
+        )
+        .returning(deliveries.c.id)
+    ).scalar_one()
+    if rows:
+        conn.execute(
+            insert(readings),
+            [
+                {
+                    "delivery_id": delivery_id,
+                    "seq": seq,
+                    "device": device,
+                    "time": time_,
+                    "name": name,
+                    "value": value,
+                    "string_value": label,
+                    "origin": "kpn",
+                }
+                for seq, (name, time_, value, label) in enumerate(rows)
+            ],
+        )
+    return int(delivery_id)
+
+
+def _random_readings(pick: random.Random, device: str, at: datetime) -> list[tuple[Any, ...]]:
+    """An uplink's readings, at times up to a day before ``at`` in any order of arrival."""
+
+    def when() -> datetime:
+        return at - timedelta(microseconds=pick.randrange(1, 86_400_000_000))
+
+    kind = pick.choice(["reading", "reading", "reading", "status", "other"])
+    if kind == "status":
+        t = when()
+        return [
+            ("firmwareVersion", t, None, f"1.{pick.randrange(9)}.0"),
+            ("labelSetId", t, 1.0, None),
+        ]
+    if kind == "other" or device == DEVICES[3]:
+        return [("count:happy", when(), float(pick.randrange(5)), None)]
+    rows = []
+    for _ in range(pick.randrange(1, 4)):
+        t = when()
+        rows.append(("emotion", t, None, pick.choice(["happy", "sad", "angry"])))
+        if device != DEVICES[4]:
+            rows.append(("confidence", t, pick.random(), None))
+    return rows
+
+
+def _arrival(pick: random.Random, at: datetime) -> datetime:
+    # Workers stamp arrivals before their batches take ids, so ids need not follow them.
+    return at - timedelta(seconds=pick.randrange(3600))
+
+
+def _pages(store: Store, at: datetime) -> tuple[list[Any], list[Any]]:
+    """The fleet page as the service reads it, and as it reads it by probes per device (with
+    the job's newest facts per device out of sight, as before its first run)."""
+    with store.read_engine.connect() as conn:
+        page = queries.fleet(conn, now=at)
+    with store.write_engine.connect() as conn, conn.begin() as transaction:
+        conn.execute(delete(rollup_state).where(rollup_state.c.name == queries.LATEST_NAME))
+        probed = queries.fleet(conn, now=at)
+        transaction.rollback()
+    return page, probed
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("seed", range(6))
+def test_the_newest_facts_per_device_read_as_the_probes_do(store: Store, seed: int) -> None:
+    """Deliveries before and past the job's watermarks, readings in any time order, status
+    messages, a transaction in flight while the job runs, ids never used: after each step the
+    page equals the page by probes and the plain computation from every row."""
+    pick = random.Random(seed)
+    at = datetime.now(UTC)
+    with store.write_engine.begin() as conn:
+        # Known devices: a batch in flight would hold a new one's row, and a second batch of
+        # that device would wait for it.
+        conn.execute(
+            insert(devices), [{"urn": d, "dev_eui": d[-16:], "first_seen": at} for d in DEVICES]
+        )
+    in_flight: Connection | None = None
+    flights = 0
+    read_past = {False: 0, True: 0}  # pages that read the job's rows: without gaps, with
+    try:
+        for step in range(80):
+            if in_flight is None:
+                action = pick.choice(["deliver"] * 3 + ["fold"] * 3 + ["fly", "skip", "forget"])
+            else:
+                action = pick.choice(["deliver"] * 3 + ["fold", "fold", "land", "skip"])
+            if action == "fly":
+                # A batch whose id is taken but not committed while the job runs.
+                in_flight = store.write_engine.connect()
+                in_flight.begin()
+                device = pick.choice(DEVICES)
+                _insert(in_flight, device, _arrival(pick, at), _random_readings(pick, device, at))
+                flights += 1
+            elif action == "land":
+                assert in_flight is not None
+                in_flight.commit()
+                in_flight.close()
+                in_flight = None
+            elif action == "fold":
+                # Nothing may settle while a batch is in flight: the settle time sees to that.
+                settle = float("inf") if in_flight is not None else 0.0
+                with store.write_engine.begin() as conn:
+                    fold(conn, settle_s=settle)
+            elif action == "skip":  # an id a duplicate used up
+                with store.write_engine.begin() as conn:
+                    conn.execute(text("SELECT nextval(pg_get_serial_sequence('deliveries', 'id'))"))
+            elif action == "forget":  # as after migration 8: the job fills the table again
+                with store.write_engine.begin() as conn:
+                    conn.execute(delete(rollup_state).where(rollup_state.c.name == "latest"))
+            else:
+                device = pick.choice(DEVICES)
+                with store.write_engine.begin() as conn:
+                    _insert(conn, device, _arrival(pick, at), _random_readings(pick, device, at))
+            page, probed = _pages(store, at)
+            assert page == probed, (seed, step, action)
+            with store.read_engine.connect() as conn:
+                plain = _plain(conn, at)
+                state = conn.execute(select(rollup_state)).all()
+                newest = conn.execute(select(func.max(deliveries.c.id))).scalar()
+            for got, want in zip(page, plain, strict=True):
+                for key in ("urn", "emotion", "emotion_time", "confidence", "last_seen", "status"):
+                    assert getattr(got, key) == want[key], (seed, step, action, key)
+                assert (got.status_time and _aware(got.status_time)) == want["status_time"]
+            marks = {row.name: row for row in state}
+            if "latest" in marks:
+                gaps = orjson.loads(marks["latest"].gaps)
+                assert all(g > marks["hourly"].watermark for g in gaps)
+                past = newest - marks["latest"].watermark + len(gaps)
+                if past <= queries.TAIL_PER_DEVICE * len(DEVICES):
+                    read_past[bool(gaps)] += 1
+        assert flights and read_past[False] >= 5 and read_past[True] >= 3, read_past
+    finally:
+        if in_flight is not None:
+            in_flight.close()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_after_migration_8_the_job_fills_the_newest_facts(database_url: str) -> None:
+    from lora_emotion.webhook.storage import create_store
+
+    store = create_store(database_url)
+    try:
+        migrate(store.write_engine, target=7)
+        pick = random.Random(8)
+        at = datetime.now(UTC)
+        with store.write_engine.begin() as conn:
+            conn.execute(
+                insert(devices),
+                [{"urn": d, "dev_eui": d[-16:], "first_seen": at} for d in DEVICES],
+            )
+            for n in range(30):
+                device = DEVICES[n % len(DEVICES)]
+                _insert(conn, device, _arrival(pick, at), _random_readings(pick, device, at))
+            # A database the job of version 7 folded into, up to delivery 20.
+            conn.execute(
+                text(
+                    "INSERT INTO rollup_state (name, watermark, pending, pending_at) "
+                    "VALUES ('hourly', 20, 30, now())"
+                )
+            )
+        migrate(store.write_engine)
+        with store.read_engine.connect() as conn:
+            assert (
+                conn.execute(select(func.count()).select_from(rollup_device_latest)).scalar() == 0
+            )
+            before = queries.fleet(conn, now=at)
+        with store.write_engine.begin() as conn:
+            assert fold(conn, settle_s=float("inf")) == 20  # nothing more settles
+        with store.read_engine.connect() as conn:
+            latest = conn.execute(
+                select(rollup_state).where(rollup_state.c.name == queries.LATEST_NAME)
+            ).one()
+            assert (latest.watermark, latest.gaps) == (30, "[]")
+            assert (
+                conn.execute(select(func.count()).select_from(rollup_device_latest)).scalar() == 5
+            )
+            after = queries.fleet(conn, now=at)
+            plain = _plain(conn, at)
+        assert after == before
+        assert [(r.urn, r.emotion, r.confidence, r.last_seen) for r in after] == [
+            (p["urn"], p["emotion"], p["confidence"], p["last_seen"]) for p in plain
+        ]
     finally:
         store.dispose()
