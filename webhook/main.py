@@ -78,7 +78,7 @@ def _registry(settings: Settings) -> LabelRegistry:
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def _tune_gc() -> tuple[int, int, int]:
+def tune_gc() -> tuple[int, int, int]:
     """Collect less often, and never scan what start-up built; returns the old thresholds.
 
     Why: a delivery allocates a few hundred short-lived objects that reference counting frees
@@ -156,7 +156,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     writer.start()
     alerting.start()
-    thresholds = _tune_gc()
+    thresholds = tune_gc()
     app.state.store = store
     app.state.alerts = alerting
     for network, key in uplinks.INGEST_STATE_KEYS.items():
