@@ -263,11 +263,12 @@ class Feed:
         while True:
             try:
                 ids = await asyncio.to_thread(ids_after, self._engine, self.newest, FETCH_CHUNK)
-                if ids and not self._subscribers:
-                    self._note(ids)
-                elif ids:
-                    events = await asyncio.to_thread(load_events, self._engine, ids)
-                    self._publish(ids, events)
+                if ids:
+                    if self._subscribers:
+                        events = await asyncio.to_thread(load_events, self._engine, ids)
+                        self._publish(ids, events)
+                    else:
+                        self._note(ids)
                     self.newest = max(self.newest, ids[-1])
                     if len(ids) == FETCH_CHUNK:
                         continue
