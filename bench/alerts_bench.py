@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import secrets
 import statistics
 import sys
@@ -176,6 +177,25 @@ class Run:
     drain_s: float
     alerts: int = 0
     latencies: list[float] = field(default_factory=list)
+    #: Deliveries of watched devices stored after a summary check, and evaluated, while wrk ran.
+    settled: float = 0.0
+    evaluated: float = 0.0
+
+
+def _evaluations(url: str) -> dict[str, float]:
+    """The service's ``lora_emotion_alert_evaluations_total`` by path."""
+    text = httpx.get(url + "/metrics", timeout=5).text
+    return {
+        path: float(found.group(1))
+        for path in ("settled", "evaluated")
+        if (
+            found := re.search(
+                rf'^lora_emotion_alert_evaluations_total\{{path="{path}"\}} (\S+)$',
+                text,
+                re.MULTILINE,
+            )
+        )
+    }
 
 
 class Trigger:
@@ -248,9 +268,11 @@ def run_once(
             alerts_before = _alert_count(url)
             database = url.rsplit("/", 1)[-1]
             before = cpu_seconds(server.process.pid, database)
+            paths_before = _evaluations(server.url)
             trigger.thread.start()
             result = run_wrk(server.url, bodies, duration=duration, connections=connections)
             after = cpu_seconds(server.process.pid, database)
+            paths_after = _evaluations(server.url)
             trigger.thread.join()
             time.sleep(2.0)
             created = _created(url) if rules else {}
@@ -282,14 +304,18 @@ def run_once(
         drain_s=drain_s,
         alerts=raised,
         latencies=latencies,
+        settled=paths_after.get("settled", 0.0) - paths_before.get("settled", 0.0),
+        evaluated=paths_after.get("evaluated", 0.0) - paths_before.get("evaluated", 0.0),
     )
 
 
 def _row(run: Run) -> str:
+    watched = run.settled + run.evaluated
+    settled = f"{run.settled / watched:.1%}" if run.rules and watched else "-"
     return (
         f"| {run.round_number} | {run.label} | {run.rate:,.0f} | {run.p50_ms:.1f} | "
         f"{run.p99_ms:.1f} | {run.cpu_server_us:.0f} | {run.cpu_postgres_us:.0f} | {run.failed} | "
-        f"{run.alerts if run.rules else '-'} |"
+        f"{run.alerts if run.rules else '-'} | {settled} |"
     )
 
 
@@ -330,9 +356,13 @@ def write_report(runs: list[Run], *, command: str, duration: float, connections:
         "the alerts are evaluated, recorded and published to MQTT during the measurement.",
         "",
         "| round | configuration | deliveries/s | p50 ms | p99 ms | server CPU µs/delivery "
-        "| PostgreSQL CPU µs/delivery | failed | alerts raised (all rules) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| PostgreSQL CPU µs/delivery | failed | alerts raised (all rules) | settled |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *[_row(run) for run in runs],
+        "",
+        "Settled: the share of the deliveries that rules watch which were stored after a check "
+        "of their device's rule summary, without evaluating the rules (see docs/alerts.md, "
+        '"Cost and speed"); the others were evaluated in a transaction of their own.',
         "",
         f"Median: {plain:,.0f}/s without rules, {ruled:,.0f}/s with 20 rules. With rules / "
         "without, per round: "

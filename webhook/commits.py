@@ -74,6 +74,7 @@ from sqlalchemy import Connection, make_url, select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 
+from .alerts import metrics as alert_metrics
 from .alerts.outbox import AlertHook
 from .schema import deliveries, devices
 from .storage import (
@@ -464,6 +465,8 @@ def _recordset(columns: Sequence[tuple[str, str]], alias: str) -> tuple[str, str
 
 _DELIVERY_FIELDS, _DELIVERY_VALUES = _recordset(DELIVERY_COLUMNS, "b")
 _READING_FIELDS, _READING_VALUES = _recordset(READING_COLUMNS[1:], "r")
+
+
 # One statement per batch, so one round trip and, in autocommit, one transaction: the
 # deliveries go in in key order (the lock order), the readings of those that were new follow
 # with the ids they got, and so do devices this process has not stored yet. jsonb rather than
@@ -471,13 +474,35 @@ _READING_FIELDS, _READING_VALUES = _recordset(READING_COLUMNS[1:], "r")
 # by every json_to_recordset, the readings of each delivery included (measured: 2-3 µs of
 # PostgreSQL CPU per delivery). The raw bodies are one binary parameter rather than hex in the
 # JSON: hex doubled the text the server parses and decodes (a body is most of a delivery).
-_PG_WRITE_BATCH = f"""
+def _batch_statement(checked: bool) -> str:
+    """The batch statement; ``checked``: each delivery of a watched device (``watch``) is
+    stored only if its device's summary is ``LIKE`` its ``summary``, and the others come back
+    with a NULL id (see "settled devices" in alerts/outbox.py)."""
+    if checked:
+        extra = ", watch text, summary text"
+        # The summaries' row locks in device order (the order evaluations take them in), all
+        # before the first insert: the sort on dedup_key reads every judged row first.
+        checks = """, settled AS MATERIALIZED (
+    SELECT s.device, s.summary FROM alert_summary AS s
+    WHERE s.device = ANY(%(watched)s::text[])
+    ORDER BY s.device FOR SHARE
+), judged AS (
+    SELECT b.*, (b.watch IS NULL OR EXISTS (
+        SELECT FROM settled AS s WHERE s.device = b.watch AND s.summary LIKE b.summary)) AS ok
+    FROM batch AS b
+)"""
+        source, where = "judged", "WHERE b.ok "
+        tail = "\nUNION ALL SELECT NULL, dedup_key FROM judged WHERE NOT ok"
+    else:
+        extra = checks = where = tail = ""
+        source = "batch"
+    return f"""
 WITH batch AS (
     SELECT * FROM jsonb_to_recordset(%(deliveries)s::jsonb)
-        AS b({_DELIVERY_FIELDS}, readings jsonb)
-), inserted AS (
+        AS b({_DELIVERY_FIELDS}, readings jsonb{extra})
+){checks}, inserted AS (
     INSERT INTO deliveries ({", ".join(DELIVERY_NAMES)})
-    SELECT {_DELIVERY_VALUES} FROM batch AS b ORDER BY b.dedup_key
+    SELECT {_DELIVERY_VALUES} FROM {source} AS b {where}ORDER BY b.dedup_key
     ON CONFLICT (dedup_key) DO NOTHING
     RETURNING id, dedup_key
 ), new_readings AS (
@@ -502,8 +527,12 @@ WITH batch AS (
     FROM (SELECT string_agg(low || '-' || high, ',' ORDER BY low) AS exact FROM runs) AS listed
     WHERE exact IS NOT NULL
 )
-SELECT id, dedup_key FROM inserted LEFT JOIN notified ON true
+SELECT id, dedup_key FROM inserted LEFT JOIN notified ON true{tail}
 """
+
+
+_PG_WRITE_BATCH = _batch_statement(checked=False)
+_PG_WRITE_CHECKED_BATCH = _batch_statement(checked=True)
 
 
 def _json_fields(
@@ -528,9 +557,12 @@ _DELIVERY_JSON, _DELIVERY_BYTES = _json_fields(DELIVERY_COLUMNS)
 _READING_JSON, _READING_BYTES = _json_fields(READING_COLUMNS, skip=1)
 
 
-def _batch_parameters(ordered: Sequence[NewDelivery]) -> dict[str, str | bytes]:
-    """The statement's parameters: the batch as JSON, each delivery with its readings, and
-    the byte strings (raw bodies, payloads) laid end to end.
+def _batch_parameters(
+    ordered: Sequence[NewDelivery], checks: dict[str, tuple[str, str]] | None = None
+) -> dict[str, str | bytes]:
+    """The statement's parameters: the batch as JSON, each delivery with its readings (and,
+    from ``checks``, the device and summary it is checked against), and the byte strings (raw
+    bodies, payloads) laid end to end.
 
     Null fields are left out (``jsonb_to_recordset`` reads a missing key as NULL): most of a
     reading's value columns are null, and the server's JSON parsing is a good part of its
@@ -558,6 +590,8 @@ def _batch_parameters(ordered: Sequence[NewDelivery]) -> dict[str, str | bytes]:
         row["readings"] = [
             fields(reading, _READING_JSON, _READING_BYTES) for reading in item.readings
         ]
+        if checks is not None and (check := checks.get(item.dedup_key)) is not None:
+            row["watch"], row["summary"] = check
         deliveries.append(row)
     return {"deliveries": orjson.dumps(deliveries).decode(), "bytes": bytes(blob)}
 
@@ -687,15 +721,15 @@ class PostgresBatchWriter:
         # Devices of duplicates too: ON CONFLICT skips them, and the set stays small.
         new = self._known.new(ordered, {item.dedup_key: 0 for item in ordered})
         devices = [{"urn": u, "dev_eui": e, "first_seen": s} for u, e, s in new]
-        parameters = {**_batch_parameters(ordered), "devices": orjson.dumps(devices).decode()}
+        new_devices = orjson.dumps(devices).decode()
         watched = self._alerts.devices(ordered) if self._alerts is not None else []
         raised = 0
         if self._alerts is not None and watched:
-            # A transaction of two round trips instead of one statement: see alerts/outbox.py.
-            inserted, raised = await self._alerts.write_postgres(
-                connection, _PG_WRITE_BATCH, parameters, ordered, watched
+            inserted, raised = await self._write_watched(
+                connection, self._alerts, ordered, watched, new_devices
             )
         else:
+            parameters = {**_batch_parameters(ordered), "devices": new_devices}
             cursor = await connection.execute(_PG_WRITE_BATCH, parameters)
             inserted = {key: delivery_id for delivery_id, key in await cursor.fetchall()}
         self._known.remember(new)
@@ -709,6 +743,49 @@ class PostgresBatchWriter:
             )
             existing = {key: delivery_id for delivery_id, key in await cursor.fetchall()}
         return _results(batch, first, inserted, existing)
+
+    async def _write_watched(
+        self,
+        connection: psycopg.AsyncConnection[Any],
+        alerts: AlertHook,
+        ordered: Sequence[NewDelivery],
+        watched: list[str],
+        new_devices: str,
+    ) -> tuple[dict[str, int], int]:
+        """Store a batch of which some deliveries are of devices that rules watch: those whose
+        device is settled in one statement, the rest in a transaction that evaluates the rules
+        (see "settled devices" in alerts/outbox.py); (inserted, alerts raised)."""
+        checks, evaluate = alerts.route(ordered, watched)
+        inserted: dict[str, int] = {}
+        if len(evaluate) < len(ordered):
+            skip = {item.dedup_key for item in evaluate}
+            settled = [item for item in ordered if item.dedup_key not in skip]
+            parameters = {
+                **_batch_parameters(settled, checks),
+                "devices": new_devices,
+                "watched": sorted({device for device, _ in checks.values()}),
+            }
+            cursor = await connection.execute(_PG_WRITE_CHECKED_BATCH, parameters)
+            unsettled = set()
+            for delivery_id, key in await cursor.fetchall():
+                if delivery_id is None:
+                    unsettled.add(key)
+                else:
+                    inserted[key] = delivery_id
+            new_devices = "[]"
+            if unsettled:
+                evaluate = [item for item in ordered if item.dedup_key in skip | unsettled]
+            alert_metrics.EVALUATIONS.labels("settled").inc(len(checks) - len(unsettled))
+        if not evaluate:
+            return inserted, 0
+        alert_metrics.EVALUATIONS.labels("evaluated").inc(len(evaluate))
+        # A transaction of three round trips instead of one statement: see alerts/outbox.py.
+        parameters = {**_batch_parameters(evaluate), "devices": new_devices}
+        more, raised = await alerts.write_postgres(
+            connection, _PG_WRITE_BATCH, parameters, evaluate, alerts.devices(evaluate)
+        )
+        inserted.update(more)
+        return inserted, raised
 
 
 def open_batch_writer(

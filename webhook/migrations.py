@@ -420,6 +420,53 @@ def _device_latest_rollup(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE rollup_state ADD COLUMN gaps TEXT"))
 
 
+def _alert_summaries(conn: Connection) -> None:
+    # Why (webhook/alerts/outbox.py, "settled devices"): most deliveries change no rule's
+    # state, and a delivery can tell so from one short row per device, written by the
+    # transactions that do evaluate, without the device's lock, its readings or its states.
+    # No backfill: a device without a row is evaluated, which writes its row.
+    metadata = MetaData()
+    Table(
+        "alert_summary",
+        metadata,
+        Column("device", Text, primary_key=True),
+        Column("summary", Text, nullable=False),
+    ).create(conn)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("DROP FUNCTION lora_emotion_alert_context(text[], int4, int4[])")
+        conn.exec_driver_sql(_ALERT_CONTEXT_FUNCTION_9)
+
+
+# Migration 5's function, and then, after the advisory locks, the row locks of the devices'
+# summaries (``FOR UPDATE``: a delivery checking a summary waits until this transaction has
+# written the new one) and the summaries themselves.
+_ALERT_CONTEXT_FUNCTION_9 = """
+CREATE FUNCTION lora_emotion_alert_context(watched text[], depth int4, lock_keys int4[])
+RETURNS TABLE (out_device text, out_readings text, out_states text, out_summary text)
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7690, t.k) FROM unnest(lock_keys) AS t(k);
+    PERFORM 1 FROM (SELECT s.device FROM alert_summary AS s WHERE s.device = ANY(watched)
+                    ORDER BY s.device FOR UPDATE) AS locked;
+    RETURN QUERY
+        SELECT d.device,
+            (SELECT coalesce(json_agg(json_build_array(extract(epoch FROM x.time),
+                                                       x.delivery_id, x.name, x.value,
+                                                       x.string_value)), '[]')::text
+             FROM (SELECT r.time, r.delivery_id, r.name, r.value, r.string_value
+                   FROM readings AS r
+                   WHERE r.device = d.device AND r.name IN ('emotion', 'confidence')
+                   ORDER BY r.time DESC LIMIT 2 * depth) AS x),
+            (SELECT coalesce(json_object_agg(s.rule, json_build_array(
+                                 s.firing, extract(epoch FROM s.last_fired_at))), '{}')::text
+             FROM alert_state AS s WHERE s.device = d.device),
+            (SELECT m.summary FROM alert_summary AS m WHERE m.device = d.device)
+        FROM unnest(watched) AS d(device);
+END
+$fn$
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "devices, deliveries and readings", _initial_tables),
     Migration(2, "index deliveries by device for the audit API", _deliveries_by_device),
@@ -429,6 +476,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "dashboard: partial indexes and hourly rollups", _dashboard_indexes_and_rollups),
     Migration(7, "dashboard: each device's last 24 hours as one rollup row", _device_day_rollup),
     Migration(8, "dashboard: each device's newest uplink, emotion, status", _device_latest_rollup),
+    Migration(
+        9,
+        "alerts: each device's rule summary, for deliveries that change nothing",
+        _alert_summaries,
+    ),
 )
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "UTCDateTime",
     "alert_deliveries",
     "alert_state",
+    "alert_summary",
     "alerts",
     "deliveries",
     "devices",
@@ -191,6 +192,15 @@ alert_state = Table(
     Column("changed_at", UTCDateTime, nullable=False),
     Column("last_fired_at", UTCDateTime),
     PrimaryKeyConstraint("device", "rule", name="pk_alert_state"),
+)
+
+# What a device's rule states say about its next readings (migration 9; webhook/alerts/
+# outbox.py, "settled devices").
+alert_summary = Table(
+    "alert_summary",
+    metadata,
+    Column("device", Text, primary_key=True),
+    Column("summary", Text, nullable=False),
 )
 
 # The dashboard's rows (migration 6; why in docs/dashboard.md, "Indexes and rollups").

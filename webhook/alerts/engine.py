@@ -8,6 +8,15 @@ the condition starts to hold (and the rule's cooldown since its last alert for t
 passed), and a recovery notice follows when it stops. A firing suppressed by the cooldown leaves
 the state as it was, so the alert comes once the cooldown is over if the condition still holds.
 
+Why a summary per device: see "settled devices" in ``outbox.py``. ``Evaluator.summary`` says,
+after an evaluation, whether each rule on single emotions holds and fires ('1'), neither ('0')
+or disagrees ('x': a firing its cooldown held back), and whether a silence rule fires;
+``Evaluator.passage`` says which summary a delivery's new emotions leave unchanged. When they
+are equal no evaluation could change a state: a k-of-n count cannot fall by adding a reading
+that matches, nor rise by one that does not, and a change rule's latest emotion matches as it
+did. A fingerprint of the rules leads the summary, so a summary written under other rules never
+matches.
+
 Why alert ids are derived, not random: ``al_`` + a hash of rule, device, status and the
 delivery (or, for silence, the last delivery) that caused it. A batch retried after its
 connection died during ``COMMIT`` produces the same id, which the unique key keeps once; and a
@@ -17,6 +26,7 @@ receiver can drop repeats by the id whichever worker sent it.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +48,10 @@ __all__ = [
 ]
 
 CONFIDENCE_NAME = "confidence"
+#: Names of the readings that rules on window summaries and on status messages look at.
+_WINDOW_NAMES = frozenset({"window"})
+_STATUS_NAMES = frozenset({"labelSetId", "droppedReadings"})
+_PASSAGES_LIMIT = 10_000
 # Positions in a NewDelivery reading tuple (READING_COLUMNS without delivery_id).
 _DEVICE, _TIME, _NAME, _VALUE, _STRING = 1, 2, 3, 5, 6
 
@@ -150,6 +164,8 @@ class _Selection:
     shares: tuple[SustainedRule, ...]
     troubles: tuple[TroubleRule, ...]
     silences: tuple[SilenceRule, ...]
+    #: (labels, least confidence) of the counted and change rules, in summary order.
+    emotional: tuple[tuple[frozenset[str], float], ...]
 
 
 def _selection(rules: Sequence[Rule]) -> _Selection:
@@ -171,6 +187,8 @@ def _selection(rules: Sequence[Rule]) -> _Selection:
             troubles.append(rule)
         else:
             silences.append(rule)
+    emotional = [(frozenset({label}), least) for _, label, least, _, _ in counted]
+    emotional += [(labels, least) for _, labels, least in changes]
     return _Selection(
         tuple(rules),
         tuple(counted),
@@ -178,7 +196,19 @@ def _selection(rules: Sequence[Rule]) -> _Selection:
         tuple(shares),
         tuple(troubles),
         tuple(silences),
+        tuple(emotional),
     )
+
+
+def _agreement(holds: bool, firing: bool) -> str:
+    if holds != firing:
+        return "x"
+    return "1" if holds else "0"
+
+
+def _firing(states: dict[str, RuleState], name: str) -> bool:
+    state = states.get(name)
+    return state is not None and state.firing
 
 
 class Evaluator:
@@ -200,6 +230,15 @@ class Evaluator:
         #: How many of a device's newest emotions the rules look at.
         self.depth = max(windows, default=0)
         self._selection_cache: dict[str, _Selection] = {}
+        definition = {
+            "rules": [rule.model_dump(mode="json") for rule in self.rules],
+            "tags": settings.tags,
+        }
+        #: Leads every summary (12 hex digits of a hash of the rules and tags).
+        self.fingerprint = hashlib.sha256(
+            json.dumps(definition, sort_keys=True).encode()
+        ).hexdigest()[:12]
+        self._passages: dict[tuple[tuple[tuple[frozenset[str], float], ...], str, float], str] = {}
 
     def _selected(self, device: str) -> _Selection:
         found = self._selection_cache.get(device)
@@ -213,6 +252,74 @@ class Evaluator:
     def rules_for(self, device: str) -> tuple[Rule, ...]:
         """The rules that select ``device`` (remembered per device)."""
         return self._selected(device).rules
+
+    def summary(
+        self, device: str, emotions: Sequence[Emotion], states: dict[str, RuleState]
+    ) -> str:
+        """The summary of ``device`` after an evaluation: ``emotions`` newest first (the
+        evaluation's, its new ones included), ``states`` as they are after it."""
+        selected = self._selected(device)
+        chars = [self.fingerprint, ":"]
+        window = emotions[: self.depth]
+        for rule, label, confidence, k, n in selected.counted:
+            hits = 0
+            for emotion in window[:n]:
+                if emotion.label == label and (emotion.confidence or 0.0) >= confidence:
+                    hits += 1
+            chars.append(_agreement(hits >= k, _firing(states, rule.name)))
+        latest = emotions[0] if emotions else None
+        for change, labels, least in selected.changes:
+            holds = (
+                latest is not None
+                and latest.label in labels
+                and (latest.confidence or 0.0) >= least
+            )
+            chars.append(_agreement(holds, _firing(states, change.name)))
+        silent = any(_firing(states, rule.name) for rule in selected.silences)
+        chars.append("1" if silent else "0")
+        return "".join(chars)
+
+    def passage(self, device: str, readings: Sequence[tuple[Any, ...]]) -> str | None:
+        """The summary (a SQL ``LIKE`` pattern) that ``device`` must have for one delivery's
+        ``readings`` (its NewDelivery reading tuples of that device) to change no rule state;
+        None when only an evaluation can tell (window summaries or status messages that
+        rules look at, emotions that disagree)."""
+        selected = self._selected(device)
+        labels: list[tuple[Any, str]] = []
+        confidences: dict[Any, float] = {}
+        for row in readings:
+            name = row[_NAME]
+            if name == EMOTION_NAME:
+                labels.append((row[_TIME], row[_STRING] or "none"))
+            elif name == CONFIDENCE_NAME:
+                confidences[row[_TIME]] = row[_VALUE] or 0.0
+            elif (selected.shares and name in _WINDOW_NAMES) or (
+                selected.troubles and name in _STATUS_NAMES
+            ):
+                return None
+        if not labels:
+            # No emotion: a rule on emotions keeps whatever it says; a silence ends.
+            return self.fingerprint + ":" + "_" * len(selected.emotional) + "0"
+        found = None
+        for time, label in labels:
+            passage = self._passage(selected, label, confidences.get(time, 0.0))
+            if found is not None and passage != found:
+                return None
+            found = passage
+        return found
+
+    def _passage(self, selected: _Selection, label: str, confidence: float) -> str:
+        key = (selected.emotional, label, confidence)
+        found = self._passages.get(key)
+        if found is None:
+            if len(self._passages) > _PASSAGES_LIMIT:
+                self._passages.clear()
+            chars = [self.fingerprint, ":"]
+            for labels, least in selected.emotional:
+                chars.append("1" if label in labels and confidence >= least else "0")
+            chars.append("0")
+            found = self._passages[key] = "".join(chars)
+        return found
 
     def evaluate(
         self,

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["ALERTS", "ALERT_DELIVERIES", "ALERT_PENDING", "READINGS_PUBLISHED"]
+__all__ = ["ALERTS", "ALERT_DELIVERIES", "ALERT_PENDING", "EVALUATIONS", "READINGS_PUBLISHED"]
 
 ALERTS = Counter(
     "lora_emotion_alerts",
     "Alerts recorded (in the transaction of the delivery or silence check that raised them).",
     ["status"],
+)
+EVALUATIONS = Counter(
+    "lora_emotion_alert_evaluations",
+    "Deliveries of devices that rules select, by path: settled (the device's summary showed "
+    "that no rule's state could change) or evaluated (the rules ran in the transaction).",
+    ["path"],
 )
 ALERT_DELIVERIES = Counter(
     "lora_emotion_alert_deliveries",
