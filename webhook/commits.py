@@ -475,21 +475,19 @@ _READING_FIELDS, _READING_VALUES = _recordset(READING_COLUMNS[1:], "r")
 # PostgreSQL CPU per delivery). The raw bodies are one binary parameter rather than hex in the
 # JSON: hex doubled the text the server parses and decodes (a body is most of a delivery).
 def _batch_statement(checked: bool) -> str:
-    """The batch statement; ``checked``: each delivery of a watched device (``watch``) is
-    stored only if its device's summary is ``LIKE`` its ``summary``, and the others come back
-    with a NULL id (see "settled devices" in alerts/outbox.py)."""
+    """The batch statement; ``checked``: each delivery with a ``summary`` pattern is stored
+    only if its device's summary is ``LIKE`` the rules' fingerprint followed by it, and the
+    others come back with a NULL id (see "settled devices" in alerts/outbox.py)."""
     if checked:
-        extra = ", watch text, summary text"
-        # The summaries' row locks in device order (the order evaluations take them in), all
-        # before the first insert: the sort on dedup_key reads every judged row first.
-        checks = """, settled AS MATERIALIZED (
-    SELECT s.device, s.summary FROM alert_summary AS s
-    WHERE s.device = ANY(%(watched)s::text[])
-    ORDER BY s.device FOR SHARE
-), judged AS (
-    SELECT b.*, (b.watch IS NULL OR EXISTS (
-        SELECT FROM settled AS s WHERE s.device = b.watch AND s.summary LIKE b.summary)) AS ok
-    FROM batch AS b
+        extra = ", summary text"
+        # Each summary is read by its primary key and locked (FOR SHARE) in device order, the
+        # order evaluations lock them in, and all before the first insert: the sort on
+        # dedup_key reads every judged row first.
+        checks = """, judged AS (
+    SELECT w.*, CASE WHEN w.summary IS NULL THEN true ELSE coalesce((
+        SELECT s.summary LIKE %(fingerprint)s || w.summary FROM alert_summary AS s
+        WHERE s.device = w.device FOR SHARE), false) END AS ok
+    FROM (SELECT * FROM batch ORDER BY device) AS w
 )"""
         source, where = "judged", "WHERE b.ok "
         tail = "\nUNION ALL SELECT NULL, dedup_key FROM judged WHERE NOT ok"
@@ -558,11 +556,11 @@ _READING_JSON, _READING_BYTES = _json_fields(READING_COLUMNS, skip=1)
 
 
 def _batch_parameters(
-    ordered: Sequence[NewDelivery], checks: dict[str, tuple[str, str]] | None = None
+    ordered: Sequence[NewDelivery], checks: dict[str, str] | None = None
 ) -> dict[str, str | bytes]:
     """The statement's parameters: the batch as JSON, each delivery with its readings (and,
-    from ``checks``, the device and summary it is checked against), and the byte strings (raw
-    bodies, payloads) laid end to end.
+    from ``checks``, the summary pattern its device is checked against), and the byte strings
+    (raw bodies, payloads) laid end to end.
 
     Null fields are left out (``jsonb_to_recordset`` reads a missing key as NULL): most of a
     reading's value columns are null, and the server's JSON parsing is a good part of its
@@ -591,7 +589,7 @@ def _batch_parameters(
             fields(reading, _READING_JSON, _READING_BYTES) for reading in item.readings
         ]
         if checks is not None and (check := checks.get(item.dedup_key)) is not None:
-            row["watch"], row["summary"] = check
+            row["summary"] = check
         deliveries.append(row)
     return {"deliveries": orjson.dumps(deliveries).decode(), "bytes": bytes(blob)}
 
@@ -763,7 +761,7 @@ class PostgresBatchWriter:
             parameters = {
                 **_batch_parameters(settled, checks),
                 "devices": new_devices,
-                "watched": sorted({device for device, _ in checks.values()}),
+                "fingerprint": alerts.evaluator.fingerprint + ":",
             }
             cursor = await connection.execute(_PG_WRITE_CHECKED_BATCH, parameters)
             unsettled = set()

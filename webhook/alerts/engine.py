@@ -51,7 +51,7 @@ CONFIDENCE_NAME = "confidence"
 #: Names of the readings that rules on window summaries and on status messages look at.
 _WINDOW_NAMES = frozenset({"window"})
 _STATUS_NAMES = frozenset({"labelSetId", "droppedReadings"})
-_PASSAGES_LIMIT = 10_000
+_PASSAGES_LIMIT = 1_000
 # Positions in a NewDelivery reading tuple (READING_COLUMNS without delivery_id).
 _DEVICE, _TIME, _NAME, _VALUE, _STRING = 1, 2, 3, 5, 6
 
@@ -166,6 +166,8 @@ class _Selection:
     silences: tuple[SilenceRule, ...]
     #: (labels, least confidence) of the counted and change rules, in summary order.
     emotional: tuple[tuple[frozenset[str], float], ...]
+    #: (label, confidence) -> what ``Evaluator.passage`` makes of one such emotion.
+    passages: dict[tuple[str, float], str] = field(default_factory=dict)
 
 
 def _selection(rules: Sequence[Rule]) -> _Selection:
@@ -238,7 +240,6 @@ class Evaluator:
         self.fingerprint = hashlib.sha256(
             json.dumps(definition, sort_keys=True).encode()
         ).hexdigest()[:12]
-        self._passages: dict[tuple[tuple[tuple[frozenset[str], float], ...], str, float], str] = {}
 
     def _selected(self, device: str) -> _Selection:
         found = self._selection_cache.get(device)
@@ -280,10 +281,10 @@ class Evaluator:
         return "".join(chars)
 
     def passage(self, device: str, readings: Sequence[tuple[Any, ...]]) -> str | None:
-        """The summary (a SQL ``LIKE`` pattern) that ``device`` must have for one delivery's
-        ``readings`` (its NewDelivery reading tuples of that device) to change no rule state;
-        None when only an evaluation can tell (window summaries or status messages that
-        rules look at, emotions that disagree)."""
+        """The summary that ``device`` must have for one delivery's ``readings`` (its
+        NewDelivery reading tuples of that device) to change no rule state, as a SQL ``LIKE``
+        pattern to follow ``fingerprint + ":"``; None when only an evaluation can tell
+        (window summaries or status messages that rules look at, emotions that disagree)."""
         selected = self._selected(device)
         labels: list[tuple[Any, str]] = []
         confidences: dict[Any, float] = {}
@@ -299,7 +300,7 @@ class Evaluator:
                 return None
         if not labels:
             # No emotion: a rule on emotions keeps whatever it says; a silence ends.
-            return self.fingerprint + ":" + "_" * len(selected.emotional) + "0"
+            return "_" * len(selected.emotional) + "0"
         found = None
         for time, label in labels:
             passage = self._passage(selected, label, confidences.get(time, 0.0))
@@ -308,17 +309,16 @@ class Evaluator:
             found = passage
         return found
 
-    def _passage(self, selected: _Selection, label: str, confidence: float) -> str:
-        key = (selected.emotional, label, confidence)
-        found = self._passages.get(key)
+    @staticmethod
+    def _passage(selected: _Selection, label: str, confidence: float) -> str:
+        found = selected.passages.get((label, confidence))
         if found is None:
-            if len(self._passages) > _PASSAGES_LIMIT:
-                self._passages.clear()
-            chars = [self.fingerprint, ":"]
-            for labels, least in selected.emotional:
-                chars.append("1" if label in labels and confidence >= least else "0")
+            if len(selected.passages) > _PASSAGES_LIMIT:
+                selected.passages.clear()
+            chars = ["1" if label in labels and confidence >= least else "0"
+                     for labels, least in selected.emotional]  # fmt: skip
             chars.append("0")
-            found = self._passages[key] = "".join(chars)
+            found = selected.passages[(label, confidence)] = "".join(chars)
         return found
 
     def evaluate(

@@ -59,7 +59,7 @@ from sqlalchemy import Engine, Row, and_, delete, func, or_, select, text, tuple
 from lora_emotion.networks.kpn import EMOTION_NAME
 
 from ..schema import alert_deliveries, alert_state, alert_summary, alerts, deliveries, devices
-from ..storage import NewDelivery
+from ..storage import DELIVERY_NAMES, NewDelivery
 from . import metrics
 from .engine import (
     CONFIDENCE_NAME,
@@ -74,6 +74,7 @@ from .engine import (
 
 __all__ = ["AlertHook", "Claimed", "claim", "deliveries_of", "device_states", "list_alerts"]
 
+_DELIVERY_DEVICE = DELIVERY_NAMES.index("device")
 #: The first key of the two-key advisory locks on devices (the migration lock uses one key).
 DEVICE_LOCK_CLASS = 0x1E0A
 
@@ -326,31 +327,36 @@ class AlertHook:
 
     def route(
         self, ordered: Sequence[NewDelivery], watched: Sequence[str]
-    ) -> tuple[dict[str, tuple[str, str]], list[NewDelivery]]:
+    ) -> tuple[dict[str, str], list[NewDelivery]]:
         """Which deliveries of ``ordered`` may be stored after a check of their device's
-        summary (dedup key -> (device, summary pattern)), and which must be evaluated.
+        summary (dedup key -> the pattern its summary must match after ``fingerprint:``), and
+        which must be evaluated. A delivery is checked against the device it is from
+        (``deliveries.device``); one with readings of another watched device is evaluated.
 
         Deliveries of devices that no rule selects are in neither: nothing to check.
         """
         evaluator = self.evaluator
         watching = set(watched)
-        checks: dict[str, tuple[str, str]] = {}
+        checks: dict[str, str] = {}
         evaluate: list[NewDelivery] = []
         for item in ordered:
-            mine: dict[str, list[tuple[Any, ...]]] = {}
+            device = item.row[_DELIVERY_DEVICE]
+            mine: list[tuple[Any, ...]] = []
+            other = False
             for row in item.readings:
-                if row[1] in watching:
-                    mine.setdefault(row[1], []).append(row)
-            if not mine:
+                if row[1] == device:
+                    mine.append(row)
+                elif row[1] in watching:
+                    other = True
+            if device not in watching:
+                if other:
+                    evaluate.append(item)
                 continue
-            passage = None
-            if len(mine) == 1:
-                ((device, rows),) = mine.items()
-                passage = evaluator.passage(device, rows)
+            passage = None if other else evaluator.passage(device, mine)
             if passage is None:
                 evaluate.append(item)
             else:
-                checks[item.dedup_key] = (device, passage)
+                checks[item.dedup_key] = passage
         return checks, evaluate
 
     # --- PostgreSQL -------------------------------------------------------------------------
