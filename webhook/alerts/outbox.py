@@ -612,11 +612,16 @@ def sweep_silence(engine: Engine, evaluator: Evaluator, now: datetime | None = N
         if found or changes:
             # Their summaries no longer say what a delivery changes (a silence to end): the
             # next delivery of each is evaluated, which writes the summary again.
+            # Locked in device order first, as ingest locks them: a delete takes its row
+            # locks in whatever order it finds the rows.
+            changed_devices = sorted({c.device for c in changes})
             conn.execute(
-                delete(alert_summary).where(
-                    alert_summary.c.device.in_(sorted({c.device for c in changes}))
-                )
-            )
+                select(alert_summary.c.device)
+                .where(alert_summary.c.device.in_(changed_devices))
+                .order_by(alert_summary.c.device)
+                .with_for_update()
+            ).all()
+            conn.execute(delete(alert_summary).where(alert_summary.c.device.in_(changed_devices)))
             if postgres:
                 conn.exec_driver_sql(_PG_WRITE, _write_parameters(found, changes, now))
             else:
