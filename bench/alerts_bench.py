@@ -4,16 +4,17 @@ Usage:
     python bench/alerts_bench.py                      # 3 rounds of 10 s per configuration
     python bench/alerts_bench.py --duration 5 --rounds 1
 
-Each run starts ``lora-emotion serve --workers 2`` on a fresh PostgreSQL database, warms it up
-with wrk for 8 s, waits until the alert outbox is empty, then loads it with wrk for
-``--duration`` seconds (unique signed deliveries from 1,000 devices, the generator of
-bench/webhook_bench.py) while 10 more devices send deliveries that each raise an alert, 5 a
-second (18,000 alerts an hour: more than a fleet of 1,000 should raise). With rules, the
-server has the 20 rules of ``twenty_rules()`` and an MQTT channel to the Mosquitto on
-127.0.0.1:1883, and a subscriber notes when each alert arrives: rule hit -> publish is that
-arrival minus the alert's ``created_at`` (the receive time of the delivery that hit the rule),
-on one clock. The two configurations alternate within each round; the report gives per-round
-ratios and medians.
+Each round starts two ``lora-emotion serve --workers 2``, one without rules and one with the
+20 rules of ``twenty_rules()`` and an MQTT channel to the Mosquitto on 127.0.0.1:1883, each on
+a fresh PostgreSQL database; warms each up with wrk for 8 s and waits until its alert outbox
+is empty; then loads them in turn, window by window (A B B A, ``--windows`` per configuration,
+``--duration`` seconds in all per configuration), with unique signed deliveries from 1,000
+devices (the generator of bench/webhook_bench.py), while 10 more devices send deliveries that
+each raise an alert, 5 a second (18,000 alerts an hour: more than a fleet of 1,000 should
+raise). Alternating short windows on servers that are both up makes what else the shared
+machine does weigh on both alike. A subscriber notes when each alert arrives: rule hit ->
+publish is that arrival minus the alert's ``created_at`` (the receive time of the delivery that
+hit the rule), on one clock. The report gives per-round ratios and medians.
 
 Writes docs/bench-alerts.md. Needs wrk, PostgreSQL on 127.0.0.1:5432 (user postgres may create
 databases) and Mosquitto on 127.0.0.1:1883.
@@ -22,6 +23,7 @@ databases) and Mosquitto on 127.0.0.1:1883.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -202,10 +204,11 @@ class Trigger:
     """Deliveries that each hit the trigger rule, at ``TRIGGER_RATE`` per second, while an MQTT
     subscriber notes when each alert arrives."""
 
-    def __init__(self, url: str, prefix: str, count: int, round_number: int) -> None:
+    def __init__(self, url: str, prefix: str, start: int, count: int, base: float) -> None:
         self.url = url
+        self.start = start
         self.count = count
-        self.base = 1e9 + 1e5 * round_number
+        self.base = base
         self.sent = 0
         self.arrivals: dict[str, float] = {}
         self.subscriber = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -221,92 +224,146 @@ class Trigger:
     def _send(self) -> None:
         with httpx.Client(base_url=self.url, timeout=10) as client:
             started = time.monotonic()
-            for number in range(self.count):
+            for sent in range(self.count):
+                # Numbered on from the previous window's: each device alternates sad, happy.
+                number = self.start + sent
                 eui = TRIGGER_DEVICES[number % len(TRIGGER_DEVICES)]
                 step = number // len(TRIGGER_DEVICES)
                 label = "sad" if step % 2 == 0 else "happy"
                 body, headers = _signed(eui, label, self.base + step)
                 answer = client.post("/uplinks/kpn", content=body, headers=headers)
                 self.sent += answer.status_code == 200
-                time.sleep(max(0.0, started + (number + 1) / TRIGGER_RATE - time.monotonic()))
+                time.sleep(max(0.0, started + (sent + 1) / TRIGGER_RATE - time.monotonic()))
 
     def stop(self) -> None:
         self.subscriber.loop_stop()
         self.subscriber.disconnect()
 
 
-def run_once(
-    label: str,
-    rules: bool,
+@dataclass
+class _Side:
+    """One configuration's server in a round, and what its measured windows added up to."""
+
+    rules: bool
+    url: str
+    server: Server
+    prefix: str
+    requests: int = 0
+    seconds: float = 0.0
+    latency_p50: list[float] = field(default_factory=list)
+    latency_p99: list[float] = field(default_factory=list)
+    failed: int = 0
+    cpu_server: float = 0.0
+    cpu_postgres: float = 0.0
+    drained: int = 0
+    drain_s: float = 0.0
+    alerts: int = 0
+    latencies: list[float] = field(default_factory=list)
+    settled: float = 0.0
+    evaluated: float = 0.0
+    windows: int = 0
+    triggered: int = 0
+
+
+def _measure(side: _Side, bodies: Path, duration: float, connections: int, base: float) -> None:
+    """One window of wrk load on ``side`` while the trigger raises alerts; added to it."""
+    count = int(TRIGGER_RATE * duration)
+    trigger = Trigger(side.server.url, side.prefix, side.triggered, count, base)
+    side.triggered += count
+    side.windows += 1
+    alerts_before = _alert_count(side.url)
+    created_before = set(_created(side.url)) if side.rules else set()
+    database = side.url.rsplit("/", 1)[-1]
+    before = cpu_seconds(side.server.process.pid, database)
+    paths_before = _evaluations(side.server.url) if side.rules else {}
+    trigger.thread.start()
+    result = run_wrk(side.server.url, bodies, duration=duration, connections=connections)
+    after = cpu_seconds(side.server.process.pid, database)
+    paths_after = _evaluations(side.server.url) if side.rules else {}
+    trigger.thread.join()
+    time.sleep(2.0)
+    created = _created(side.url) if side.rules else {}
+    side.alerts += _alert_count(side.url) - alerts_before
+    trigger.stop()
+    side.requests += result["requests"]
+    side.seconds += result["duration_us"] / 1e6
+    side.latency_p50.append(result["p50_us"] / 1000)
+    side.latency_p99.append(result["p99_us"] / 1000)
+    side.failed += sum(
+        result[k]
+        for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
+    )
+    side.cpu_server += after["server"] - before["server"]
+    side.cpu_postgres += after["postgres"] - before["postgres"]
+    side.latencies += [
+        trigger.arrivals[alert_id] - when.timestamp()
+        for alert_id, when in created.items()
+        if alert_id not in created_before and alert_id in trigger.arrivals
+    ]
+    for path in ("settled", "evaluated"):
+        gained = paths_after.get(path, 0.0) - paths_before.get(path, 0.0)
+        setattr(side, path, getattr(side, path) + gained)
+
+
+def run_round(
     round_number: int,
     *,
-    bodies: Path,
+    bodies: list[Path],
     warmup: Path,
     duration: float,
     connections: int,
     workdir: Path,
-) -> Run:
-    """Warm up, wait until the outbox is empty, then load with wrk for ``duration`` s while
-    the trigger raises alerts at ``TRIGGER_RATE``/s (sent to the server without rules too, so
-    both ingest the same)."""
-    prefix = f"lora-emotion-bench-{secrets.token_hex(3)}"
-    env = _alerts_env(prefix) if rules else {}
-    scenario = Scenario(f"postgresql-2{'-rules' if rules else ''}", "postgresql", 2, label, env=env)
-    with fresh_store("postgresql", workdir) as url:
-        assert url is not None
-        server = Server(scenario, url)
-        try:
+) -> list[Run]:
+    """Both configurations' servers up at once, each warmed up and its outbox drained; then
+    wrk loads them in turn, window by window (A B B A ...), so that what else the machine does
+    weighs on both alike. Each window sends bodies of its own (``bodies``, one file each)."""
+    with contextlib.ExitStack() as stack:
+        sides = []
+        for rules in (False, True):
+            url = stack.enter_context(fresh_store("postgresql", workdir))
+            assert url is not None
+            prefix = f"lora-emotion-bench-{secrets.token_hex(3)}"
+            env = _alerts_env(prefix) if rules else {}
+            key = f"postgresql-2{'-rules' if rules else ''}"
+            server = Server(Scenario(key, "postgresql", 2, key, env=env), url)
+            stack.callback(server.stop)
+            sides.append(_Side(rules, url, server, prefix))
+        for side in sides:
             # Long enough for every device to reach its steady state (each k-of-5 rule has
-            # seen its readings), so the measured run raises only the trigger's alerts.
-            run_wrk(server.url, warmup, duration=WARMUP_S, connections=connections)
-            drain_started = time.monotonic()
-            drained = _pending(url)
-            while _pending(url) and time.monotonic() - drain_started < 180:
+            # seen its readings), so the measured windows raise only the trigger's alerts.
+            run_wrk(side.server.url, warmup, duration=WARMUP_S, connections=connections)
+            started = time.monotonic()
+            side.drained = _pending(side.url)
+            while _pending(side.url) and time.monotonic() - started < 180:
                 time.sleep(0.2)
-            drain_s = time.monotonic() - drain_started
-            trigger = Trigger(server.url, prefix, int(TRIGGER_RATE * duration), round_number)
-            alerts_before = _alert_count(url)
-            database = url.rsplit("/", 1)[-1]
-            before = cpu_seconds(server.process.pid, database)
-            paths_before = _evaluations(server.url)
-            trigger.thread.start()
-            result = run_wrk(server.url, bodies, duration=duration, connections=connections)
-            after = cpu_seconds(server.process.pid, database)
-            paths_after = _evaluations(server.url)
-            trigger.thread.join()
-            time.sleep(2.0)
-            created = _created(url) if rules else {}
-            raised = _alert_count(url) - alerts_before
-            trigger.stop()
-        finally:
-            server.stop()
-    requests = result["requests"]
-    failed = sum(
-        result[k]
-        for k in ("connect_errors", "read_errors", "write_errors", "status_errors", "timeouts")
-    )
-    latencies = sorted(
-        trigger.arrivals[alert_id] - when.timestamp()
-        for alert_id, when in created.items()
-        if alert_id in trigger.arrivals
-    )
-    return Run(
-        label=label,
-        rules=rules,
-        round_number=round_number,
-        rate=requests / (result["duration_us"] / 1e6),
-        p50_ms=result["p50_us"] / 1000,
-        p99_ms=result["p99_us"] / 1000,
-        failed=failed,
-        cpu_server_us=1e6 * (after["server"] - before["server"]) / max(requests, 1),
-        cpu_postgres_us=1e6 * (after["postgres"] - before["postgres"]) / max(requests, 1),
-        drained=drained,
-        drain_s=drain_s,
-        alerts=raised,
-        latencies=latencies,
-        settled=paths_after.get("settled", 0.0) - paths_before.get("settled", 0.0),
-        evaluated=paths_after.get("evaluated", 0.0) - paths_before.get("evaluated", 0.0),
-    )
+            side.drain_s = time.monotonic() - started
+        plain, ruled = sides
+        first, second = (plain, ruled) if round_number % 2 else (ruled, plain)
+        order = [first, second, second, first] * (len(bodies) // 2)
+        window = duration / len(bodies)
+        base = 1e9 + 1e6 * round_number
+        for side in order:
+            _measure(side, bodies[side.windows], window, connections, base)
+    return [
+        Run(
+            label="20 rules, MQTT" if side.rules else "no rules",
+            rules=side.rules,
+            round_number=round_number,
+            rate=side.requests / side.seconds,
+            p50_ms=statistics.median(side.latency_p50),
+            p99_ms=max(side.latency_p99),
+            failed=side.failed,
+            cpu_server_us=1e6 * side.cpu_server / max(side.requests, 1),
+            cpu_postgres_us=1e6 * side.cpu_postgres / max(side.requests, 1),
+            drained=side.drained,
+            drain_s=side.drain_s,
+            alerts=side.alerts,
+            latencies=sorted(side.latencies),
+            settled=side.settled,
+            evaluated=side.evaluated,
+        )
+        for side in (first, second)
+    ]
 
 
 def _row(run: Run) -> str:
@@ -325,7 +382,9 @@ def _percentile(values: list[float], share: float) -> float | None:
     return 1000 * values[min(len(values) - 1, int(share * len(values)))]
 
 
-def write_report(runs: list[Run], *, command: str, duration: float, connections: int) -> str:
+def write_report(
+    runs: list[Run], *, command: str, duration: float, connections: int, windows: int
+) -> str:
     by_round: dict[int, dict[bool, Run]] = {}
     for run in runs:
         by_round.setdefault(run.round_number, {})[run.rules] = run
@@ -341,17 +400,20 @@ def write_report(runs: list[Run], *, command: str, duration: float, connections:
         f"Written by `{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC "
         f"({platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}); "
         "the machine is shared with other work, so compare the two configurations within a "
-        "round (they run one after the other, in alternating order).",
+        "round: both servers are up at once and wrk loads them in turn, window by window "
+        "(A B B A), so that what else the machine does weighs on both alike.",
         "",
         "## Ingest throughput: 20 rules against none",
         "",
-        f"`lora-emotion serve --workers 2` on PostgreSQL, wrk with {connections} connections "
-        f"for {duration:g} s per run, unique signed deliveries from 1,000 devices (the load of "
+        f"`lora-emotion serve --workers 2` on PostgreSQL (a database each), wrk with "
+        f"{connections} connections for {duration:g} s per configuration and round in "
+        f"{windows} windows, unique signed deliveries from 1,000 devices (the load of "
         "bench/webhook_bench.py). With rules: the 20 rules of `twenty_rules()` in "
         "bench/alerts_bench.py (every kind; all but one select every device) and an MQTT "
-        "channel to the local Mosquitto. Each run is warmed up for 8 s, then waits until the "
-        "outbox is empty (the warm-up makes every device fire its rules once), then is "
-        f"measured while {len(TRIGGER_DEVICES)} more devices send a delivery that raises an "
+        "channel to the local Mosquitto. Each server is warmed up for 8 s, then waits until "
+        "the outbox is empty (the warm-up makes every device fire its rules once); each "
+        f"window is measured while {len(TRIGGER_DEVICES)} more devices send a delivery that "
+        "raises an "
         f"alert {TRIGGER_RATE:g} times a second (to both servers, so both ingest the same): "
         "the alerts are evaluated, recorded and published to MQTT during the measurement.",
         "",
@@ -393,31 +455,39 @@ def _ms(value: float | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (fresh servers each)")
+    parser.add_argument(
+        "--windows",
+        type=int,
+        default=2,
+        help="measured windows per configuration and round (even), A B B A ...",
+    )
     parser.add_argument("--connections", type=int, default=64, help="wrk connections")
     parser.add_argument("--output", type=Path, default=REPORT)
     args = parser.parse_args(argv)
+    if args.windows < 2 or args.windows % 2:
+        parser.error("--windows must be even (A B B A)")
     with tempfile.TemporaryDirectory(dir=HERE, prefix=".run-") as tmp:
         workdir = Path(tmp)
-        bodies, warmup = workdir / "bodies.txt", workdir / "warmup.txt"
+        warmup = workdir / "warmup.txt"
+        bodies = [workdir / f"bodies-{window}.txt" for window in range(args.windows)]
         print("writing signed deliveries ...", file=sys.stderr)
-        write_bodies(bodies, int(MAX_STORED_RATE * args.duration), offset=0)
+        for window, path in enumerate(bodies):
+            count = int(MAX_STORED_RATE * args.duration / args.windows) + 1000
+            write_bodies(path, count, offset=1_000_000 * window)
         write_bodies(warmup, int(MAX_STORED_RATE * (WARMUP_S + 0.5)), offset=10_000_000)
         runs = []
         for round_number in range(1, args.rounds + 1):
-            order = [False, True] if round_number % 2 else [True, False]
-            for rules in order:
-                run = run_once(
-                    "20 rules, MQTT" if rules else "no rules",
-                    rules,
-                    round_number,
-                    bodies=bodies,
-                    warmup=warmup,
-                    duration=args.duration,
-                    connections=args.connections,
-                    workdir=workdir,
-                )
-                runs.append(run)
+            pair = run_round(
+                round_number,
+                bodies=bodies,
+                warmup=warmup,
+                duration=args.duration,
+                connections=args.connections,
+                workdir=workdir,
+            )
+            runs += pair
+            for run in pair:
                 print(
                     f"round {round_number} {run.label}: {run.rate:,.0f}/s, "
                     f"{run.alerts} alerts, p99 {_ms(_percentile(run.latencies, 0.99))}",
@@ -429,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         command=" ".join(["python bench/alerts_bench.py", *options]),
         duration=args.duration,
         connections=args.connections,
+        windows=args.windows,
     )
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report, encoding="utf-8")
