@@ -107,6 +107,7 @@ NOTIFY_CHANNEL = "lora_emotion_deliveries"
 #: Devices a process remembers having stored; past this the memory starts afresh.
 KNOWN_DEVICES_LIMIT = 100_000
 _RECEIVED_AT = DELIVERY_NAMES.index("received_at")
+_DEVICE = DELIVERY_NAMES.index("device")
 
 
 class BatchWriter(Protocol):
@@ -771,6 +772,9 @@ class PostgresBatchWriter:
                 else:
                     inserted[key] = delivery_id
             new_devices = "[]"
+            refused = {item.row[_DEVICE] for item in settled if item.dedup_key in unsettled}
+            passed = {item.row[_DEVICE] for item in settled if item.dedup_key in checks}
+            alerts.learn(passed - refused, refused)
             if unsettled:
                 evaluate = [item for item in ordered if item.dedup_key in skip | unsettled]
             alert_metrics.EVALUATIONS.labels("settled").inc(len(checks) - len(unsettled))

@@ -75,6 +75,8 @@ from .engine import (
 __all__ = ["AlertHook", "Claimed", "claim", "deliveries_of", "device_states", "list_alerts"]
 
 _DELIVERY_DEVICE = DELIVERY_NAMES.index("device")
+_RESTLESS_MOST = 32
+_RESTLESS_LIMIT = 100_000
 #: The first key of the two-key advisory locks on devices (the migration lock uses one key).
 DEVICE_LOCK_CLASS = 0x1E0A
 
@@ -262,6 +264,10 @@ class AlertHook:
     ) -> None:
         self.evaluator = evaluator
         self.committed = committed
+        #: Devices whose summary check failed lately -> how many of their next deliveries go
+        #: straight to evaluation, and how many the next failure will send.
+        self._restless: dict[str, int] = {}
+        self._backoff: dict[str, int] = {}
 
     def devices(self, ordered: Sequence[NewDelivery]) -> list[str]:
         """Devices of ``ordered`` that some rule selects, sorted (the lock order)."""
@@ -355,9 +361,31 @@ class AlertHook:
             passage = None if other else evaluator.passage(device, mine)
             if passage is None:
                 evaluate.append(item)
+            elif left := self._restless.get(device):
+                if left > 1:
+                    self._restless[device] = left - 1
+                else:
+                    del self._restless[device]
+                evaluate.append(item)
             else:
                 checks[item.dedup_key] = passage
         return checks, evaluate
+
+    def learn(self, settled: set[str], unsettled: set[str]) -> None:
+        """What the check found for these devices. A device whose deliveries keep changing
+        states (a rule that fires and resolves by turns) would be checked, refused and
+        evaluated every time, paying for the batch twice; after a refusal its next
+        deliveries go straight to evaluation, 1, 2, 4 ... up to 32 of them, until a check
+        passes. Only the cost depends on this: an evaluation is right whenever it is done."""
+        for device in settled:
+            self._backoff.pop(device, None)
+        if len(self._backoff) > _RESTLESS_LIMIT:
+            self._backoff.clear()
+            self._restless.clear()
+        for device in unsettled:
+            skip = self._backoff.get(device, 1)
+            self._restless[device] = skip
+            self._backoff[device] = min(2 * skip, _RESTLESS_MOST)
 
     # --- PostgreSQL -------------------------------------------------------------------------
 
