@@ -274,8 +274,9 @@ def _measure(side: _Side, bodies: Path, duration: float, connections: int, base:
     alerts_before = _alert_count(side.url)
     created_before = set(_created(side.url)) if side.rules else set()
     database = side.url.rsplit("/", 1)[-1]
-    before = cpu_seconds(side.server.process.pid, database)
+    # The counters are read outside the CPU accounting: a scrape costs the server CPU too.
     paths_before = _evaluations(side.server.url) if side.rules else {}
+    before = cpu_seconds(side.server.process.pid, database)
     trigger.thread.start()
     result = run_wrk(side.server.url, bodies, duration=duration, connections=connections)
     after = cpu_seconds(side.server.process.pid, database)
